@@ -1,0 +1,157 @@
+"""Values derived from the answers and the cluster facts: defaults shown at the prompts, and
+what job.sh asks Slurm for. Derived values are computed here, from the recorded answers only,
+so that re-rendering a project (a changed answer, a newer template) gives the same result."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from . import clusters, units
+
+
+def _int(value: Any, fallback: int = 0) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return fallback
+
+
+def gpu_type(answers: Mapping[str, Any]) -> str:
+    """The cluster's GPU specifier for the answer ``gpu_type`` (``default`` -> the cluster's main GPU)."""
+    chosen = str(answers.get("gpu_type", "default"))
+    facts = clusters.cluster(answers["cluster"])
+    return facts["default_gpu"] if chosen == "default" else chosen
+
+
+def gpu_facts(answers: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The facts of the chosen GPU (or MIG slice) on the chosen cluster; None when the cluster lacks it."""
+    gpus = clusters.cluster(answers["cluster"])["gpus"]
+    facts = gpus.get(gpu_type(answers))
+    if facts is None:
+        return None
+    slice_ = str(answers.get("mig_slice", "none"))
+    if slice_ != "none":
+        return facts["mig"].get(slice_)
+    return facts
+
+
+def slug(name: str) -> str:
+    """A folder and package name from a project name: 'My ML Project (v2)' -> 'my_ml_project_v2'."""
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    text = "_".join(words) or "project"
+    return f"project_{text}" if text[0].isdigit() else text
+
+
+def project_space(answers: Mapping[str, Any]) -> str:
+    """Shell expression for the project space, e.g. ``"$HOME/projects/def-someprof"``."""
+    before, _, after = clusters.cluster(answers["cluster"])["project_path"].partition("{account}")
+    account = shlex.quote(str(answers["account"])) if _ else ""
+    if account and account == str(answers["account"]):
+        return f'"{before}{account}{after}"'
+    return f'"{before}"{account}"{after}"' if account else f'"{before}"'
+
+
+# ---- defaults shown at the prompts -------------------------------------------------------------
+
+
+def default_account(answers: Mapping[str, Any]) -> str:
+    placeholders = clusters.accounts()["placeholders"]
+    return placeholders[1] if clusters.is_ai_cluster(answers["cluster"]) else placeholders[0]
+
+
+def default_gpus_per_node(answers: Mapping[str, Any]) -> int:
+    facts = gpu_facts({**answers, "mig_slice": "none"})
+    return facts["per_node"][0] if facts else 1
+
+
+def default_cpus_per_task(answers: Mapping[str, Any]) -> int:
+    facts = clusters.cluster(answers["cluster"])
+    if _int(answers.get("gpus_per_node")) == 0:
+        whole = facts["whole_node"] or {}
+        return facts["cpu_node"]["cores"] if whole.get("cpu_jobs_whole_node") else 4
+    gpu = gpu_facts(answers)
+    return gpu["cpus"] if gpu else 1
+
+
+def default_mem(answers: Mapping[str, Any]) -> str:
+    gpus = _int(answers.get("gpus_per_node"))
+    facts = clusters.cluster(answers["cluster"])
+    if gpus == 0:
+        whole = facts["whole_node"] or {}
+        if whole.get("cpu_jobs_whole_node"):
+            return facts["cpu_node"]["mem"]
+        return units.format_mem(4 * 1024 * _int(answers.get("cpus_per_task"), 1))
+    gpu = gpu_facts(answers)
+    if gpu is None:
+        return "4G"
+    per_gpu = units.mem_megabytes(gpu["mem"])
+    return units.format_mem(per_gpu * (1 if answers.get("mig_slice", "none") != "none" else gpus))
+
+
+# ---- what job.sh asks for ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    cluster: str
+    nodes: int
+    gpus_per_node: int
+    gpu_spec: str | None  # e.g. "h100" or "h100_3g.40gb"; None for a CPU job
+    tasks_per_node: int
+    cpus_per_task: int
+    mem: str | None  # None where the cluster refuses memory requests
+    time: str
+    signal_seconds: int
+    internet: bool
+    python_module: str
+    stdenv: str
+    mail_user: str
+
+    @property
+    def gpu_option(self) -> str | None:
+        if self.gpu_spec is None:
+            return None
+        return f"--gpus-per-node={self.gpu_spec}:{self.gpus_per_node}"
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.tasks_per_node
+
+    @property
+    def backend(self) -> str:
+        return "nccl" if self.gpu_spec else "gloo"
+
+
+def signal_seconds(walltime: str) -> int:
+    """How long before the time limit Slurm warns the job: 5 minutes, less for short test jobs."""
+    return min(300, max(30, units.walltime_seconds(walltime) // 4))
+
+
+def job(answers: Mapping[str, Any]) -> Job:
+    """The job's resources; assumes the answers passed validation."""
+    facts = clusters.cluster(answers["cluster"])
+    gpus = _int(answers["gpus_per_node"])
+    mig = str(answers.get("mig_slice", "none")) != "none"
+    gpu = gpu_facts(answers) if gpus else None
+    spec = None
+    if gpu is not None:
+        spec = gpu["type"] if mig else gpu_type(answers)
+    whole = facts["whole_node"] or {}
+    return Job(
+        cluster=answers["cluster"],
+        nodes=_int(answers["nodes"], 1),
+        gpus_per_node=gpus,
+        gpu_spec=spec,
+        tasks_per_node=max(1, gpus),
+        cpus_per_task=_int(answers["cpus_per_task"], 1),
+        mem=None if whole.get("memory_request_refused") else str(answers["mem"]),
+        time=str(answers["time"]),
+        signal_seconds=signal_seconds(str(answers["time"])),
+        internet=bool(facts["internet_on_compute"]),
+        python_module=f"python/{answers['python_version']}",
+        stdenv=clusters.python()["stdenv"],
+        mail_user=str(answers.get("mail_user", "")),
+    )

@@ -1,0 +1,319 @@
+"""Validation of the answers, as plain functions.
+
+Each ``check_*`` function returns the problems it finds with one or a few answers: a list of
+``Problem`` (errors refuse the bake, warnings are printed). ``validate`` runs them all, so a
+user sees every problem at once. Messages read
+``field 'value': rule; e.g. example``.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from . import clusters, plan, units
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    value: Any
+    rule: str
+    example: str = ""
+    warning: bool = False
+
+    def __str__(self) -> str:
+        text = f"{self.field} {str(self.value)!r}: {self.rule}"
+        return f"{text}; e.g. {self.example}" if self.example else text
+
+
+def _error(field: str, value: Any, rule: str, example: str = "") -> list[Problem]:
+    return [Problem(field, value, rule, example)]
+
+
+def _warning(field: str, value: Any, rule: str, example: str = "") -> list[Problem]:
+    return [Problem(field, value, rule, example, warning=True)]
+
+
+# ---- names -------------------------------------------------------------------------------------
+
+
+def check_identifier(field: str, value: str) -> list[Problem]:
+    """project_slug and package_name: a Python identifier that is not a keyword."""
+    if not value.isidentifier() or keyword.iskeyword(value) or not value.isascii():
+        return _error(
+            field, value,
+            "expected a Python identifier (ASCII letters, digits and underscores, not starting "
+            "with a digit) that is not a Python keyword",
+            "my_ml_project",
+        )
+    return []
+
+
+_USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def check_username(value: str) -> list[Problem]:
+    if not _USERNAME.match(value):
+        return _error("username", value, "expected a CCDB user name: lowercase letters, digits, '_' or '-'", "jsmith")
+    return []
+
+
+def check_email(field: str, value: str, *, optional: bool) -> list[Problem]:
+    if optional and value == "":
+        return []
+    if not _EMAIL.match(value):
+        rule = "expected an email address" + (" or nothing (no mail)" if optional else "")
+        return _error(field, value, rule, "jsmith@example.ca")
+    return []
+
+
+# ---- Python ------------------------------------------------------------------------------------
+
+_PYTHON = re.compile(r"^(?P<major>\d+)\.(?P<minor>\d+)(\.(?P<patch>\d+))?$")
+
+
+def check_python_version(value: str) -> list[Problem]:
+    """X.Y or X.Y.Z naming a python module DRAC offers under the standard environment."""
+    facts = clusters.python()
+    modules = facts["modules"]
+    offered = sorted({".".join(m.split(".")[:2]) for m in modules}, key=lambda v: tuple(map(int, v.split("."))))
+    rule = f"expected X.Y or X.Y.Z naming a DRAC python module ({', '.join(modules)})"
+    match = _PYTHON.match(value)
+    if not match:
+        return _error("python_version", value, rule, "3.12")
+    minor = f"{match['major']}.{match['minor']}"
+    oldest = tuple(map(int, facts["oldest_supported"].split(".")))
+    if (int(match["major"]), int(match["minor"])) < oldest:
+        return _error(
+            "python_version", value,
+            f"Python {minor} is no longer supported on DRAC's clusters (oldest: {facts['oldest_supported']})", "3.12",
+        )
+    if minor not in offered or (match["patch"] is not None and value not in modules):
+        return _error("python_version", value, rule, "3.12")
+    if minor not in facts["full_wheel_support"]:
+        cap = facts["torch_cap"].get(minor)
+        note = f"; torch stops at {cap} there" if cap else ""
+        return _warning(
+            "python_version", value,
+            f"DRAC builds wheels only for Python {', '.join(facts['full_wheel_support'])}; "
+            f"fewer packages exist for {minor}{note}",
+            "3.12",
+        )
+    return []
+
+
+# ---- account -----------------------------------------------------------------------------------
+
+_ACCOUNT = re.compile(r"^(?P<prefix>[a-z]+)-(?P<name>[a-z0-9]+(-[a-z0-9]+)*)(_(?P<suffix>cpu|gpu))?$")
+
+
+def check_account(value: str, cluster: str, gpus_per_node: int) -> list[Problem]:
+    prefixes = clusters.accounts()["prefixes"]
+    ai = clusters.is_ai_cluster(cluster)
+    name = clusters.cluster(cluster)["name"]
+    example = "aip-someprof" if ai else "def-someprof"
+    match = _ACCOUNT.match(value)
+    if not match or match["prefix"] not in prefixes:
+        return _error(
+            "account", value,
+            "expected " + ", ".join(f"{p}-<name>" for p in prefixes)
+            + " with a lowercase name (letters, digits, hyphens inside)",
+            example,
+        )
+    if ai and match["prefix"] != "aip":
+        return _error("account", value, f"{name} accepts only aip- accounts (PAICE allocations)", example)
+    if not ai and match["prefix"] == "aip":
+        return _error(
+            "account", value, f"aip- accounts work only on TamIA, Killarney and Vulcan, not on {name}", "def-someprof"
+        )
+    suffix = match["suffix"]
+    if suffix == "gpu" and gpus_per_node == 0:
+        return _error("account", value, "a _gpu account cannot run a CPU-only job (gpus_per_node is 0)",
+                      value[: -len("_gpu")])
+    if suffix == "cpu" and gpus_per_node > 0:
+        return _error("account", value, f"a _cpu account cannot run a job with {gpus_per_node} GPU(s)",
+                      value[: -len("_cpu")])
+    if value in clusters.accounts()["placeholders"]:
+        return _warning(
+            "account", value,
+            "this is the placeholder account: jobs will not run until you set your own "
+            "(CCDB > My Resources and Allocations > Group Name)",
+            example,
+        )
+    if suffix:
+        return _warning("account", value, "the _cpu/_gpu suffix is normally left out; Slurm picks it", value[:-4])
+    return []
+
+
+# ---- resources ---------------------------------------------------------------------------------
+
+_WHOLE = re.compile(r"^\d+$")
+
+
+def _count(field: str, value: Any, minimum: int) -> tuple[int | None, list[Problem]]:
+    text = str(value).strip()
+    if not _WHOLE.match(text) or int(text) < minimum:
+        return None, _error(field, value, f"expected a whole number, at least {minimum}", str(max(minimum, 1)))
+    return int(text), []
+
+
+def check_time(value: str, cluster: str) -> list[Problem]:
+    facts = clusters.cluster(cluster)
+    try:
+        seconds = units.walltime_seconds(value)
+    except ValueError:
+        return _error("time", value, f"expected {units.TIME_RULE}", "3:00:00")
+    longest = units.walltime_seconds(facts["max_walltime"])
+    if seconds > longest:
+        return _error("time", value, f"{facts['name']} allows at most {facts['max_walltime']}", facts["max_walltime"])
+    shortest = units.walltime_seconds(facts["min_walltime"])
+    if seconds < shortest:
+        return _error("time", value, f"{facts['name']} requires at least {facts['min_walltime']}", "1:00:00")
+    if seconds < 3600:
+        return _warning("time", value, "production jobs should run 1 hour or more; this is fine for a test", "3:00:00")
+    return []
+
+
+def check_mem_format(value: str) -> list[Problem]:
+    try:
+        units.mem_megabytes(value)
+    except ValueError:
+        return _error("mem", value, f"expected {units.MEM_RULE}", "64G")
+    return []
+
+
+def check_resources(answers: Mapping[str, Any]) -> list[Problem]:
+    """GPUs, MIG, nodes, cores and memory against the chosen cluster."""
+    cluster = answers["cluster"]
+    facts = clusters.cluster(cluster)
+    name = facts["name"]
+    whole = facts["whole_node"] or {}
+    problems: list[Problem] = []
+    gpus, bad = _count("gpus_per_node", answers["gpus_per_node"], 0)
+    nodes, bad_nodes = _count("nodes", answers["nodes"], 1)
+    cpus, bad_cpus = _count("cpus_per_task", answers["cpus_per_task"], 1)
+    problems += bad + bad_nodes + bad_cpus + check_mem_format(str(answers["mem"]))
+    if problems or gpus is None or nodes is None or cpus is None:
+        return problems
+    mem_mb = units.mem_megabytes(str(answers["mem"]))
+    slice_ = str(answers.get("mig_slice", "none"))
+    chosen = str(answers.get("gpu_type", "default"))
+    gpu_kind = plan.gpu_type(answers)
+
+    if gpus == 0:
+        if facts["cpu_node"] is None:
+            return _error("gpus_per_node", 0, f"{name} has GPU nodes only: a CPU-only job is refused there",
+                          str(plan.default_gpus_per_node(answers)))
+        if chosen != "default" or slice_ != "none":
+            field, value = ("mig_slice", slice_) if slice_ != "none" else ("gpu_type", chosen)
+            return _error(field, value, "a CPU-only job (gpus_per_node 0) takes no GPU model or MIG slice",
+                          "default" if field == "gpu_type" else "none")
+        node = facts["cpu_node"]
+        if whole.get("cpu_jobs_whole_node") and cpus != node["cores"]:
+            problems += _error("cpus_per_task", cpus,
+                               f"{name} gives CPU jobs whole {node['cores']}-core nodes", str(node["cores"]))
+        elif cpus > node["cores"]:
+            problems += _error("cpus_per_task", cpus, f"a {name} CPU node has {node['cores']} cores",
+                               str(min(node["cores"], 4)))
+        node_mb = units.mem_megabytes(node["mem"])
+        if not whole.get("memory_request_refused") and mem_mb > node_mb:
+            problems += _error("mem", answers["mem"], f"a {name} CPU node has {node['mem']}", "16G")
+        return problems
+
+    if gpu_kind not in facts["gpus"]:
+        return _error("gpu_type", chosen, f"{name} has {', '.join(facts['gpus'])} GPUs", facts["default_gpu"])
+    gpu = facts["gpus"][gpu_kind]
+    if slice_ != "none":
+        mig = gpu["mig"].get(slice_)
+        if mig is None:
+            offered = ", ".join(gpu["mig"]) or "none"
+            return _error("mig_slice", slice_, f"{name} offers these MIG slices of its {gpu_kind}: {offered}", "none")
+        if gpus != 1 or nodes != 1:
+            field, value = ("gpus_per_node", gpus) if gpus != 1 else ("nodes", nodes)
+            return _error(field, value, "a job gets one MIG slice: 1 GPU on 1 node", "1")
+        per_gpu_cpus, per_gpu_mem, label = mig["cpus"], mig["mem"], f"a {slice_} slice"
+    else:
+        allowed = gpu["per_node"]
+        if nodes > 1 and whole.get("multi_node_gpus_per_node"):
+            allowed = [n for n in allowed if n in whole["multi_node_gpus_per_node"]]
+        if gpus not in allowed:
+            if len(allowed) == 1:
+                rule = f"{name} takes exactly {allowed[0]} {gpu_kind} GPUs per node (whole nodes)"
+            elif allowed == list(range(allowed[0], allowed[-1] + 1)):
+                rule = f"{name} has {allowed[-1]} {gpu_kind} GPUs per node: use 0 to {allowed[-1]}"
+            else:
+                rule = f"{name} takes {' or '.join(map(str, allowed))} {gpu_kind} GPUs per node"
+            if nodes > 1 and whole.get("multi_node_gpus_per_node"):
+                rule += " in a multi-node job"
+            return _error("gpus_per_node", gpus, rule, str(allowed[0]))
+        per_gpu_cpus, per_gpu_mem, label = gpu["cpus"], gpu["mem"], f"each {gpu_kind}"
+
+    if whole.get("fixed_cpus_per_gpu"):
+        if cpus != per_gpu_cpus:
+            problems += _error("cpus_per_task", cpus,
+                               f"{name} gives {label} exactly {per_gpu_cpus} cores (one task per GPU)",
+                               str(per_gpu_cpus))
+    elif cpus > per_gpu_cpus:
+        problems += _error("cpus_per_task", cpus,
+                           f"{name} recommends at most {per_gpu_cpus} cores for {label} (one task per GPU); "
+                           "more is charged against your priority",
+                           str(per_gpu_cpus))
+    if whole.get("memory_request_refused"):
+        return problems  # job.sh writes no --mem there
+    n_for_mem = 1 if slice_ != "none" else gpus
+    limit_mb = units.mem_megabytes(per_gpu_mem) * n_for_mem
+    if mem_mb > limit_mb:
+        problems += _error("mem", answers["mem"],
+                           f"{name} recommends at most {per_gpu_mem} per GPU ({units.format_mem(limit_mb)} "
+                           f"for {n_for_mem}); more is charged against your priority",
+                           units.format_mem(limit_mb))
+    return problems
+
+
+# ---- all of it ---------------------------------------------------------------------------------
+
+CHOICES: dict[str, list[str]] = {
+    "framework": ["pytorch", "none"],
+    "tracker": ["none", "tensorboard", "wandb"],
+    "gpu_type": ["default", "h100", "h200", "a100", "l40s"],
+    "mig_slice": ["none", "1g", "2g", "3g", "4g"],
+}
+
+
+def validate(answers: Mapping[str, Any]) -> list[Problem]:
+    """Every problem with the answers, errors and warnings, in prompt order."""
+    text = {key: str(value) for key, value in answers.items()}
+    problems: list[Problem] = []
+    problems += check_identifier("project_slug", text["project_slug"])
+    problems += check_identifier("package_name", text["package_name"])
+    problems += check_email("author_email", text["author_email"], optional=False)
+    problems += check_username(text["username"])
+    if text["cluster"] not in clusters.clusters():
+        return problems + _error("cluster", text["cluster"], f"expected one of {', '.join(clusters.clusters())}", "fir")
+    for field, allowed in CHOICES.items():
+        if text.get(field, allowed[0]) not in allowed:
+            problems += _error(field, text[field], f"expected one of {', '.join(allowed)}", allowed[0])
+    problems += check_python_version(text["python_version"])
+    gpus = int(text["gpus_per_node"]) if _WHOLE.match(text["gpus_per_node"].strip()) else 1
+    problems += check_account(text["account"], text["cluster"], gpus)
+    problems += check_resources(text)
+    problems += check_time(text["time"], text["cluster"])
+    problems += check_email("mail_user", text["mail_user"], optional=True)
+    return problems
+
+
+def report(problems: list[Problem], write: Callable[[str], Any]) -> int:
+    """Print the problems; 1 when any is an error, else 0."""
+    errors = [p for p in problems if not p.warning]
+    for problem in problems:
+        if problem.warning:
+            write(f"WARNING: {problem}")
+    for problem in errors:
+        write(f"ERROR: {problem}")
+    if errors:
+        write(f"Nothing was generated: fix the {len(errors)} answer(s) above and run cookiecutter again.")
+    return 1 if errors else 0

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # drac_template, tests.bakery
+
+from tests.bakery import Bakery  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def bakery(tmp_path_factory: pytest.TempPathFactory) -> Bakery:
+    """``bakery.bake(cluster="narval", gpus_per_node=2)`` -> path of the baked project (cached)."""
+    return Bakery(tmp_path_factory.mktemp("baked"))

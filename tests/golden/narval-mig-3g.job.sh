@@ -1,0 +1,107 @@
+#!/bin/bash
+# Train my_ml_project on Narval. Submit from this folder: sbatch job.sh [training flags]
+# The job builds its venv in $SLURM_TMPDIR, stages the dataset there, trains, and saves a
+# checkpoint and requeues itself 300 s before its time limit; the next run resumes.
+#SBATCH --job-name=my_ml_project              # logs and squeue show this name
+#SBATCH --account=def-someuser                # Slurm account (CCDB group name); SBATCH_ACCOUNT overrides it
+#SBATCH --time=3:00:00                        # time limit per run, D-HH:MM:SS (Narval max 7-00:00:00)
+#SBATCH --nodes=1                             # nodes
+#SBATCH --ntasks-per-node=1                   # one task per GPU
+#SBATCH --cpus-per-task=6                     # cores per task
+#SBATCH --mem=62G                             # memory per node
+#SBATCH --gpus-per-node=a100_3g.20gb:1        # NVIDIA A100-SXM4 40 GB, MIG slice 3g, per node
+#SBATCH --output=%x-%j.out                    # log: <job name>-<job id>.out in the submit folder
+#SBATCH --open-mode=append                    # a requeued run appends to the same log
+#SBATCH --signal=B:USR1@300                   # warn this script 300 s before the time limit
+#SBATCH --requeue                             # the job may be requeued (it does so itself)
+set -euo pipefail
+
+readonly package=my_ml_project
+readonly placeholder_accounts=(def-someuser aip-someuser)
+project_space="$HOME/projects/def-someuser"
+dataset_archive="${DATASET_ARCHIVE:-$project_space/my_ml_project/data/dataset.tar}"
+results_root="${RESULTS_ROOT:-${SCRATCH:-$HOME/scratch}/my_ml_project}"
+run_id="${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}${SLURM_ARRAY_TASK_ID:+_$SLURM_ARRAY_TASK_ID}"
+run_dir="$results_root/runs/$run_id"
+
+log() { printf '%s job.sh: %s\n' "$(date +%H:%M:%S)" "$*"; }
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+cd "${SLURM_SUBMIT_DIR:?run this script with sbatch}"
+log "job $SLURM_JOB_ID (run $((${SLURM_RESTART_COUNT:-0} + 1))) on $SLURM_JOB_NUM_NODES node(s): ${SLURM_JOB_NODELIST:-?}"
+
+# ---- fail early, with the fix, before anything slow ----
+for placeholder in "${placeholder_accounts[@]}"; do
+  if [[ "${SLURM_JOB_ACCOUNT:-}" == "$placeholder" ]]; then
+    die "the job runs under the placeholder account $placeholder: put your account (CCDB group name) in job.sh (#SBATCH --account) and scripts/bashrc-snippet.sh, or run: sbatch --account=def-yourprof job.sh"
+  fi
+done
+[[ -f "$dataset_archive" ]] ||
+  die "dataset archive not found: $dataset_archive; make one with 'python -m $package.make_dataset dataset.tar' and copy it there, or run: DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh"
+train_args=("$@")
+if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
+  sweep_file="${SWEEP_FILE:-sweep.txt}"
+  [[ -f "$sweep_file" ]] || die "sweep file not found: $sweep_file (sweep.sh sets SWEEP_FILE)"
+  line="$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$sweep_file" | sed -n "${SLURM_ARRAY_TASK_ID}p")"
+  [[ -n "$line" ]] || die "$sweep_file has no parameter line $SLURM_ARRAY_TASK_ID"
+  read -r -a sweep_args <<<"$line" # words, never evaluated as code
+  train_args+=("${sweep_args[@]}")
+  log "sweep task $SLURM_ARRAY_TASK_ID: $line"
+fi
+
+# ---- software: the cluster's modules, a venv on each node's local disk ----
+command -v module >/dev/null 2>&1 || die "the 'module' command is missing: submit from a login shell on the cluster"
+module load StdEnv/2023 python/3.12 ||
+  die "could not load StdEnv/2023 python/3.12; run 'module spider python' on a login node"
+export OMP_NUM_THREADS="$SLURM_CPUS_PER_TASK"
+export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK" # srun does not inherit --cpus-per-task
+# Narval's compute nodes have no internet: trackers and hubs run offline.
+export WANDB_MODE=offline HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
+export HF_HOME="${HF_HOME:-$project_space/huggingface}"
+per_node=(srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --kill-on-bad-exit=1)
+
+phase=setup
+requeue_asked=0
+trapped=0
+on_time_limit() {
+  requeue_asked=1 trapped=1
+  if [[ "$phase" == train ]]; then
+    log "time limit in 300 s: asking the training to save a checkpoint"
+    scancel --signal=USR1 "$SLURM_JOB_ID" || true
+  else
+    log "time limit reached during $phase: requeueing job $SLURM_JOB_ID"
+    scontrol requeue "$SLURM_JOB_ID"
+    exit 0
+  fi
+}
+trap on_time_limit USR1
+
+log "building the venv in \$SLURM_TMPDIR from the wheelhouse"
+"${per_node[@]}" scripts/job-node.sh build-env
+log "staging $dataset_archive into \$SLURM_TMPDIR/data"
+"${per_node[@]}" scripts/job-node.sh stage-data "$dataset_archive"
+mkdir -p "$run_dir"
+
+# ---- the work: in the background, so the USR1 trap runs while it trains ----
+phase=train
+log "training; results and checkpoints in $run_dir"
+srun --kill-on-bad-exit=1 scripts/job-node.sh train --run-dir "$run_dir" "${train_args[@]}" &
+train_pid=$!
+status=0
+wait "$train_pid" || status=$?
+while [[ "$status" -gt 128 && "$trapped" -eq 1 ]]; do # the trap cut wait short: wait again
+  trapped=0 status=0
+  wait "$train_pid" || status=$?
+done
+
+if [[ "$status" -eq 0 ]]; then
+  log "done: results in $run_dir"
+elif [[ "$status" -eq 3 && "$requeue_asked" -eq 1 ]]; then
+  log "checkpoint saved; requeueing job $SLURM_JOB_ID to resume"
+  scontrol requeue "$SLURM_JOB_ID"
+else
+  die "training exited with status $status; see the lines above"
+fi

@@ -1,0 +1,272 @@
+"""Bake every supported value of every choice, once each, and check what comes out."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+from drac_template import clusters, plan, rules
+from tests.bakery import ANSWER_KEYS, CHOICES, TEMPLATE, answers, check_keys, config_id, resolve
+
+SHELLCHECK = Path(sys.executable).with_name("shellcheck")
+GOLDEN = Path(__file__).with_name("golden")
+
+
+def _valid(overrides: dict) -> bool:
+    return not [p for p in rules.validate(resolve(overrides)) if not p.warning]
+
+
+def _config_for(key: str, value: str) -> dict:
+    """The first cluster on which this choice value is valid with otherwise default answers."""
+    for cluster in clusters.clusters():
+        overrides = {key: value} if key == "cluster" else {"cluster": cluster, key: value}
+        if _valid(overrides):
+            return overrides
+    raise AssertionError(f"no cluster accepts {key}={value}")
+
+
+# Every value of every choice (read from cookiecutter.json), plus named configurations that
+# exercise what the choices alone do not: CPU jobs, several nodes, whole nodes, mail, old Python.
+MATRIX = {config_id(c): c for c in (_config_for(k, v) for k, values in CHOICES.items() for v in values)}
+NAMED = {
+    "fir-cpu": {"cluster": "fir", "gpus_per_node": 0, "cpus_per_task": 4, "mem": "16G", "framework": "none"},
+    "fir-2-nodes-cpu": {"cluster": "fir", "gpus_per_node": 0, "nodes": 2, "cpus_per_task": 2, "mem": "8G"},
+    "nibi-2-nodes-8-gpus": {"cluster": "nibi", "gpus_per_node": 8, "nodes": 2, "tracker": "wandb"},
+    "narval-mig-3g": {"cluster": "narval", "mig_slice": "3g", "framework": "none", "tracker": "tensorboard"},
+    "trillium-cpu": {"cluster": "trillium", "gpus_per_node": 0, "framework": "none"},
+    "trillium-2-nodes-4-gpus": {"cluster": "trillium", "gpus_per_node": 4, "nodes": 2, "time": "24:00:00"},
+    "tamia-h200": {"cluster": "tamia", "gpu_type": "h200", "account": "aip-testlab"},
+    "vulcan-mail": {"cluster": "vulcan", "mail_user": "jsmith@example.ca", "account": "aip-testlab"},
+    "rorqual-py310": {"cluster": "rorqual", "python_version": "3.10.13", "account": "rrg-testlab-ab"},
+    "killarney-h100": {"cluster": "killarney", "gpu_type": "h100", "gpus_per_node": 8},
+}
+CONFIGS = {**MATRIX, **NAMED}
+
+
+@pytest.fixture(scope="module", params=list(CONFIGS), ids=list(CONFIGS))
+def baked(request, bakery):
+    overrides = CONFIGS[request.param]
+    return bakery.bake(**overrides), resolve(overrides)
+
+
+def shell_scripts(project: Path) -> list[Path]:
+    return sorted([project / "job.sh", project / "sweep.sh", *project.glob("scripts/*.sh")])
+
+
+def text_files(project: Path) -> list[Path]:
+    return [p for p in project.rglob("*") if p.is_file() and ".git" not in p.parts]
+
+
+def test_matrix_covers_every_choice():
+    for key, values in CHOICES.items():
+        assert {c.get(key, CHOICES[key][0]) for c in MATRIX.values()} >= set(values), key
+
+
+def test_misspelled_override_keys_fail():
+    with pytest.raises(KeyError, match="gpus_per_nod"):
+        check_keys({"gpus_per_nod": 2})
+
+
+def test_every_answer_has_a_prompt():
+    import json
+
+    context = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    assert set(context["__prompts__"]) == set(ANSWER_KEYS)
+
+
+def test_answers_are_recorded(baked):
+    project, expected = baked
+    recorded = answers(project)
+    assert {k: recorded[k] for k in ANSWER_KEYS} == {k: expected[k] for k in ANSWER_KEYS}
+
+
+def test_scripts_pass_bash_n_and_shellcheck(baked):
+    project, _ = baked
+    scripts = shell_scripts(project)
+    for script in scripts:
+        subprocess.run(["bash", "-n", str(script)], check=True)
+    result = subprocess.run([str(SHELLCHECK), "-s", "bash", *map(str, scripts)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_scripts_are_executable(baked):
+    project, _ = baked
+    for script in shell_scripts(project):
+        if script.name != "bashrc-snippet.sh":  # sourced, never run
+            assert os.access(script, os.X_OK), script
+
+
+def test_no_template_left_no_crlf_no_blank_runs(baked):
+    project, _ = baked
+    for path in text_files(project):
+        text = path.read_bytes().decode("utf-8")
+        assert "{{" not in text and "{%" not in text, path
+        assert "\r" not in text, path
+        assert "\n\n\n\n" not in text, f"{path} has a run of blank lines"
+        assert text.endswith("\n") or text == "", path
+
+
+def sbatch_directives(job: str) -> dict[str, str]:
+    """The directives sbatch reads: #SBATCH lines before the first command."""
+    found: dict[str, str] = {}
+    for line in job.splitlines()[1:]:
+        if line.startswith("#SBATCH"):
+            option = line.split()[1]
+            key, _, value = option.partition("=")
+            assert key not in found, f"duplicate {key}"
+            found[key] = value
+        elif line.strip() and not line.startswith("#"):
+            break
+    return found
+
+
+def test_every_sbatch_line_comes_before_the_first_command(baked):
+    project, _ = baked
+    lines = (project / "job.sh").read_text().splitlines()
+    assert lines[0] == "#!/bin/bash"
+    first_command = next(i for i, line in enumerate(lines) if line.strip() and not line.startswith("#"))
+    assert lines[first_command] == "set -euo pipefail"
+    assert not [line for line in lines[first_command:] if line.lstrip().startswith("#SBATCH")]
+
+
+def test_sbatch_lines_match_the_answers_and_the_cluster_data(baked):
+    project, given = baked
+    facts = clusters.cluster(given["cluster"])
+    job = plan.job(given)
+    sbatch = sbatch_directives((project / "job.sh").read_text())
+    assert sbatch["--account"] == given["account"]
+    assert sbatch["--time"] == given["time"]
+    assert sbatch["--nodes"] == given["nodes"]
+    assert sbatch["--cpus-per-task"] == given["cpus_per_task"]
+    assert sbatch["--signal"] == f"B:USR1@{job.signal_seconds}"
+    assert sbatch["--open-mode"] == "append" and "--requeue" in sbatch
+    gpus = int(given["gpus_per_node"])
+    if gpus == 0:
+        assert "--gpus-per-node" not in sbatch and sbatch["--ntasks-per-node"] == "1"
+    else:
+        spec, count = sbatch["--gpus-per-node"].split(":")
+        assert count == str(gpus) and sbatch["--ntasks-per-node"] == str(gpus)
+        gpu = facts["gpus"][plan.gpu_type(given)]
+        if given["mig_slice"] == "none":
+            assert spec == plan.gpu_type(given) and gpus in gpu["per_node"]
+        else:
+            assert spec == gpu["mig"][given["mig_slice"]]["type"]
+    if (facts["whole_node"] or {}).get("memory_request_refused"):
+        assert "--mem" not in sbatch
+    else:
+        assert sbatch["--mem"] == given["mem"]
+    assert ("--mail-user" in sbatch) == bool(given["mail_user"])
+
+
+def test_offline_settings_follow_the_cluster(baked):
+    project, given = baked
+    job = (project / "job.sh").read_text()
+    offline = "export WANDB_MODE=offline HF_HUB_OFFLINE=1" in job
+    assert offline == (not clusters.cluster(given["cluster"])["internet_on_compute"])
+    assert f"module load StdEnv/2023 python/{given['python_version']}" in job
+
+
+def test_distributed_rendezvous_only_for_several_ranks(baked):
+    project, given = baked
+    job = (project / "job.sh").read_text()
+    assert ("MASTER_ADDR=" in job) == (plan.job(given).world_size > 1)
+
+
+def test_bashrc_snippet_sets_the_three_variables(baked):
+    project, given = baked
+    snippet = (project / "scripts" / "bashrc-snippet.sh").read_text()
+    assert f"export SLURM_ACCOUNT={given['account']}\n" in snippet
+    assert 'export SBATCH_ACCOUNT="$SLURM_ACCOUNT"' in snippet
+    assert 'export SALLOC_ACCOUNT="$SLURM_ACCOUNT"' in snippet
+
+
+# ---- refused bakes leave nothing --------------------------------------------------------------------
+
+REFUSED = {
+    "account": {"account": "def_prof"},
+    "aip-on-fir": {"account": "aip-lab"},
+    "python-3.9": {"python_version": "3.9"},
+    "python-prefix": {"python_version": "python3.11"},
+    "time-format": {"time": "3h"},
+    "time-too-long": {"cluster": "trillium", "time": "2-00:00:00"},
+    "gpus": {"gpus_per_node": 9},
+    "cpu-on-ai": {"cluster": "vulcan", "gpus_per_node": 0},
+    "slug": {"project_slug": "my-project"},
+    "keyword": {"package_name": "class"},
+    "injection": {"project_slug": 'x"; import os; os.system("touch MARKER"); "'},
+}
+
+
+@pytest.mark.parametrize("overrides", list(REFUSED.values()), ids=list(REFUSED))
+def test_refused_bake_leaves_no_folder(overrides, tmp_path, capfd):
+    marker_dir = tmp_path / "cwd"
+    marker_dir.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    cwd = Path.cwd()
+    os.chdir(marker_dir)
+    try:
+        with pytest.raises(FailedHookException):
+            cookiecutter(str(TEMPLATE), no_input=True, extra_context=overrides, output_dir=str(out))
+    finally:
+        os.chdir(cwd)
+    assert list(out.iterdir()) == []
+    assert not list(tmp_path.rglob("MARKER"))
+    err = capfd.readouterr().err
+    field = next(iter(overrides)) if "cluster" not in overrides else list(overrides)[1]
+    assert f"ERROR: {field} " in err and "e.g. " in err, err
+
+
+def test_cli_exits_non_zero_with_the_message(tmp_path):
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cookiecutter")), "--no-input", "-o", str(tmp_path), str(TEMPLATE),
+         "account=def_prof"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "ERROR: account 'def_prof': expected def-<name>" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hostile_free_text_stays_data(bakery, tmp_path):
+    marker = tmp_path / "pwned"
+    evil = f"Evil \"quote' $(touch {marker}) `touch {marker}` \\ end\nsecond line"
+    project = bakery.bake(project_name=evil, description=evil, author_name=evil)
+    assert not marker.exists()
+    assert project.name == plan.slug(evil)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == evil
+    for script in shell_scripts(project):
+        subprocess.run(["bash", "-n", str(script)], check=True)
+        assert "touch" not in script.read_text(), script
+
+
+# ---- golden job.sh files ------------------------------------------------------------------------------
+
+GOLDEN_CONFIGS = ["fir-cpu", "nibi-2-nodes-8-gpus", "narval-mig-3g", "trillium-2-nodes-4-gpus", "tamia-h200",
+                  "vulcan-mail"]
+
+
+@pytest.mark.parametrize("name", GOLDEN_CONFIGS)
+def test_golden_job_sh(name, bakery):
+    """Regenerate after an intended change: UPDATE_GOLDEN=1 tools/test tests/test_bake.py -k golden"""
+    rendered = (bakery.bake(**NAMED[name]) / "job.sh").read_text()
+    golden = GOLDEN / f"{name}.job.sh"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(rendered)
+    assert golden.exists(), f"missing {golden}; create it with UPDATE_GOLDEN=1"
+    assert rendered == golden.read_text(), f"job.sh for {name} changed; if intended: UPDATE_GOLDEN=1 tools/test -k golden"
+
+
+def test_defaults_bake_needs_no_answers(bakery):
+    project = bakery.bake()
+    assert re.search(r"^#SBATCH --gpus-per-node=h100:1 ", (project / "job.sh").read_text(), re.M)

@@ -1,0 +1,328 @@
+"""Every validation rule, accepting and refusing, without baking."""
+
+from __future__ import annotations
+
+import pytest
+
+from drac_template import clusters, plan, rules, units
+from tests.bakery import resolve
+
+
+def errors(problems):
+    return [p for p in problems if not p.warning]
+
+
+def warnings(problems):
+    return [p for p in problems if p.warning]
+
+
+# ---- names ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["my_ml_project", "p", "_private", "proj2", "café_ok" if False else "caf"])
+def test_identifier_accepted(name):
+    assert rules.check_identifier("project_slug", name) == []
+
+
+@pytest.mark.parametrize("name", ["", "my-project", "2fast", "class", "import", "a b", "x\"y", "$(id)", "café", "a\nb"])
+def test_identifier_refused(name):
+    [problem] = rules.check_identifier("package_name", name)
+    assert problem.field == "package_name" and problem.value == name
+    assert "identifier" in problem.rule and problem.example == "my_ml_project"
+
+
+def test_slug_from_project_name_is_an_identifier():
+    for name in ["My ML Project", "Vision (v2)!", "2024 study", "  ", "x\"y$(id)"]:
+        assert rules.check_identifier("project_slug", plan.slug(name)) == [], name
+    assert plan.slug("My ML Project (v2)") == "my_ml_project_v2"
+
+
+# ---- python ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13", "3.14", "3.12.4", "3.14.2"])
+def test_python_supported(version):
+    assert rules.check_python_version(version) == []
+
+
+@pytest.mark.parametrize("version", ["3.10", "3.11", "3.11.5", "3.10.13"])
+def test_python_little_wheel_support_warns(version):
+    [problem] = rules.check_python_version(version)
+    assert problem.warning and "wheels" in problem.rule
+
+
+def test_python_310_warning_names_the_torch_cap():
+    [problem] = rules.check_python_version("3.10")
+    assert "2.6.0" in problem.rule
+
+
+@pytest.mark.parametrize(
+    "version, words",
+    [
+        ("3.9", "no longer supported"),
+        ("3.8.10", "no longer supported"),
+        ("2.7", "no longer supported"),
+        ("3.15", "DRAC python module"),
+        ("3.12.5", "DRAC python module"),
+        ("python3.11", "X.Y or X.Y.Z"),
+        ("", "X.Y or X.Y.Z"),
+        ("3", "X.Y or X.Y.Z"),
+        ("3.12 ", "X.Y or X.Y.Z"),
+    ],
+)
+def test_python_refused(version, words):
+    [problem] = errors(rules.check_python_version(version))
+    assert problem.field == "python_version" and problem.value == version
+    assert words in problem.rule and problem.example == "3.12"
+
+
+# ---- account -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "account, cluster, gpus",
+    [
+        ("def-prof1", "fir", 1),
+        ("rrg-bengioy-ad", "narval", 4),
+        ("rpp-someprof", "nibi", 0),
+        ("ctb-lab", "rorqual", 1),
+        ("def-user-ab", "trillium", 0),
+        ("aip-boyuwang", "tamia", 4),
+        ("aip-lab", "killarney", 1),
+        ("aip-lab", "vulcan", 1),
+    ],
+)
+def test_account_accepted(account, cluster, gpus):
+    assert rules.check_account(account, cluster, gpus) == []
+
+
+@pytest.mark.parametrize(
+    "account, cluster, gpus, words",
+    [
+        ("def_prof", "fir", 1, "expected def-<name>"),
+        ("Def-prof", "fir", 1, "expected def-<name>"),
+        ("def-Prof", "fir", 1, "lowercase"),
+        ("def-", "fir", 1, "expected"),
+        ("def-prof-", "fir", 1, "expected"),
+        ("crg-prof", "fir", 1, "expected"),
+        ("someprof", "fir", 1, "expected"),
+        ("def-prof $(id)", "fir", 1, "expected"),
+        ("def-prof\nrm", "fir", 1, "expected"),
+        ("", "fir", 1, "expected"),
+        ("aip-lab", "fir", 1, "only on TamIA, Killarney and Vulcan"),
+        ("def-prof", "tamia", 4, "accepts only aip-"),
+        ("rrg-prof", "vulcan", 1, "accepts only aip-"),
+        ("def-prof_gpu", "fir", 0, "_gpu account cannot run a CPU-only job"),
+        ("rrg-prof_cpu", "nibi", 2, "_cpu account cannot run a job with 2 GPU"),
+    ],
+)
+def test_account_refused(account, cluster, gpus, words):
+    [problem] = errors(rules.check_account(account, cluster, gpus))
+    assert problem.field == "account" and problem.value == account
+    assert words in problem.rule, problem.rule
+    assert rules.check_account(problem.example, cluster, gpus) == [] or problem.example.endswith("someprof")
+
+
+def test_account_suffix_that_agrees_is_accepted_with_a_warning():
+    [problem] = rules.check_account("def-prof_gpu", "fir", 1)
+    assert problem.warning and problem.example == "def-prof"
+    assert warnings(rules.check_account("def-prof_cpu", "fir", 0))
+
+
+@pytest.mark.parametrize("placeholder, cluster", [("def-someuser", "fir"), ("aip-someuser", "tamia")])
+def test_placeholder_account_is_a_loud_warning_not_an_error(placeholder, cluster):
+    [problem] = rules.check_account(placeholder, cluster, 4)
+    assert problem.warning and "placeholder" in problem.rule
+
+
+# ---- time and memory formats ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("90", 5400), ("30:00", 1800), ("3:00:00", 10800), ("1-12", 129600), ("2-03:04", 183840),
+     ("7-00:00:00", 604800), ("0:00:30", 30)],
+)
+def test_walltime_formats(text, seconds):
+    assert units.walltime_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "3h", "1:2:3:4", "0", "0:00:00", "-1", "1-", "3:00:00 ", "1.5", "$(sleep 1)"])
+def test_walltime_refused_formats(text):
+    with pytest.raises(ValueError):
+        units.walltime_seconds(text)
+    [problem] = rules.check_time(text, "fir")
+    assert problem.field == "time" and "Slurm time" in problem.rule and problem.example == "3:00:00"
+
+
+@pytest.mark.parametrize(
+    "cluster, ok, too_long",
+    [("fir", "7-00:00:00", "7-00:00:01"), ("nibi", "168:00:00", "8-0"), ("trillium", "24:00:00", "1-00:01"),
+     ("tamia", "1-0", "25:00:00"), ("vulcan", "7-0", "7-1"), ("killarney", "3-0", "8-0")],
+)
+def test_walltime_against_the_cluster(cluster, ok, too_long):
+    assert errors(rules.check_time(ok, cluster)) == []
+    [problem] = rules.check_time(too_long, cluster)
+    assert "allows at most" in problem.rule
+    assert problem.example == clusters.cluster(cluster)["max_walltime"]
+
+
+def test_trillium_refuses_less_than_15_minutes():
+    [problem] = errors(rules.check_time("0:10:00", "trillium"))
+    assert "at least 0:15:00" in problem.rule
+    assert errors(rules.check_time("0:15:00", "trillium")) == []
+
+
+def test_short_job_warns():
+    [problem] = rules.check_time("0:02:00", "fir")
+    assert problem.warning
+
+
+@pytest.mark.parametrize("text, mb", [("64G", 65536), ("128000M", 128000), ("2T", 2097152), ("4096", 4096)])
+def test_mem_formats(text, mb):
+    assert units.mem_megabytes(text) == mb
+    assert rules.check_mem_format(text) == []
+
+
+@pytest.mark.parametrize("text", ["", "64GB", "64g", "1.5G", "0G", "-4G", "G", "64 G", "`id`"])
+def test_mem_refused_formats(text):
+    [problem] = rules.check_mem_format(text)
+    assert problem.field == "mem" and "K, M, G or T" in problem.rule
+
+
+# ---- resources against the cluster ------------------------------------------------------------------
+
+
+def full(**overrides):
+    """Answers as cookiecutter records them, defaults rendered for these overrides."""
+    return resolve(overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"cluster": "nibi", "gpus_per_node": 8},
+        {"cluster": "nibi", "gpus_per_node": 8, "nodes": 2},
+        {"cluster": "narval", "mig_slice": "4g"},
+        {"cluster": "fir", "mig_slice": "1g"},
+        {"cluster": "rorqual", "gpus_per_node": 0, "cpus_per_task": 8, "mem": "32G"},
+        {"cluster": "trillium"},
+        {"cluster": "trillium", "gpus_per_node": 4, "nodes": 2},
+        {"cluster": "trillium", "gpus_per_node": 0},
+        {"cluster": "trillium", "gpus_per_node": 0, "mem": "1G"},
+        {"cluster": "tamia"},
+        {"cluster": "tamia", "gpu_type": "h200"},
+        {"cluster": "killarney", "gpu_type": "h100", "gpus_per_node": 8},
+        {"cluster": "vulcan", "gpus_per_node": 2, "cpus_per_task": 8, "mem": "100G"},
+        {"cluster": "fir", "cpus_per_task": 4, "mem": "64G"},
+    ],
+)
+def test_resources_accepted(overrides):
+    answers = full(**overrides)
+    assert errors(rules.check_resources(answers)) == []
+    assert errors(rules.validate(answers)) == []
+
+
+@pytest.mark.parametrize(
+    "overrides, field, words",
+    [
+        ({"gpus_per_node": 5}, "gpus_per_node", "Fir has 4 h100 GPUs per node"),
+        ({"gpus_per_node": -1}, "gpus_per_node", "whole number"),
+        ({"gpus_per_node": "two"}, "gpus_per_node", "whole number"),
+        ({"nodes": 0}, "nodes", "at least 1"),
+        ({"cpus_per_task": 0}, "cpus_per_task", "at least 1"),
+        ({"cpus_per_task": 13}, "cpus_per_task", "at most 12 cores for each h100"),
+        ({"mem": "281G"}, "mem", "at most 280G per GPU"),
+        ({"gpus_per_node": 2, "mem": "561G"}, "mem", "560G for 2"),
+        ({"mem": "lots"}, "mem", "K, M, G or T"),
+        ({"cluster": "narval", "gpu_type": "h100"}, "gpu_type", "Narval has a100 GPUs"),
+        ({"cluster": "vulcan", "gpu_type": "h200"}, "gpu_type", "Vulcan has l40s GPUs"),
+        ({"cluster": "fir", "mig_slice": "4g"}, "mig_slice", "1g, 2g, 3g"),
+        ({"cluster": "trillium", "mig_slice": "1g"}, "mig_slice", "offers these MIG slices of its h100: none"),
+        ({"cluster": "fir", "mig_slice": "2g", "gpus_per_node": 2}, "gpus_per_node", "one MIG slice"),
+        ({"cluster": "fir", "mig_slice": "2g", "nodes": 2}, "nodes", "one MIG slice"),
+        ({"cluster": "fir", "mig_slice": "3g", "cpus_per_task": 7}, "cpus_per_task", "at most 6 cores for a 3g slice"),
+        ({"cluster": "trillium", "gpus_per_node": 2}, "gpus_per_node", "Trillium takes 1 or 4 h100 GPUs per node"),
+        ({"cluster": "trillium", "gpus_per_node": 1, "nodes": 2}, "gpus_per_node", "multi-node"),
+        ({"cluster": "trillium", "cpus_per_task": 12}, "cpus_per_task", "exactly 24 cores"),
+        ({"cluster": "trillium", "gpus_per_node": 0, "cpus_per_task": 40}, "cpus_per_task", "whole 192-core nodes"),
+        ({"cluster": "tamia", "gpus_per_node": 2}, "gpus_per_node", "exactly 4 h100 GPUs per node (whole nodes)"),
+        ({"cluster": "tamia", "gpu_type": "h200", "gpus_per_node": 4}, "gpus_per_node", "exactly 8 h200"),
+        ({"cluster": "tamia", "gpus_per_node": 0}, "gpus_per_node", "CPU-only job is refused"),
+        ({"cluster": "killarney", "gpus_per_node": 0}, "gpus_per_node", "CPU-only job is refused"),
+        ({"cluster": "vulcan", "gpus_per_node": 0}, "gpus_per_node", "CPU-only job is refused"),
+        ({"cluster": "killarney", "gpus_per_node": 5}, "gpus_per_node", "4 l40s GPUs per node"),
+        ({"cluster": "fir", "gpus_per_node": 0, "gpu_type": "h100"}, "gpu_type", "takes no GPU model"),
+        ({"cluster": "fir", "gpus_per_node": 0, "cpus_per_task": 193}, "cpus_per_task", "192 cores"),
+        ({"cluster": "narval", "gpus_per_node": 0, "cpus_per_task": 4, "mem": "300G"}, "mem", "CPU node has 249G"),
+    ],
+)
+def test_resources_refused(overrides, field, words):
+    answers = full(**overrides)
+    problems = errors(rules.check_resources(answers))
+    assert problems, f"no error for {overrides}"
+    problem = problems[0]
+    assert problem.field == field, str(problem)
+    assert str(problem.value) == str(answers[field])
+    assert words in problem.rule, str(problem)
+    assert problem.example
+
+
+# ---- all of it, and the report ----------------------------------------------------------------------
+
+
+def test_defaults_are_valid_on_every_cluster():
+    for cluster in clusters.clusters():
+        answers = full(cluster=cluster)
+        problems = rules.validate(answers)
+        assert errors(problems) == [], (cluster, [str(p) for p in problems])
+        assert [p.field for p in warnings(problems)] == ["account"]  # the placeholder, loudly
+
+
+def test_validate_reports_every_problem_at_once():
+    answers = full(cluster="tamia", account="def-x", time="2-0", python_version="3.9")
+    fields = [p.field for p in errors(rules.validate(answers))]
+    assert fields == ["python_version", "account", "time"]
+
+
+def test_validate_checks_emails_and_username():
+    answers = full(author_email="nobody", mail_user="a b@c", username="J Smith")
+    fields = {p.field for p in errors(rules.validate(answers))}
+    assert fields == {"author_email", "mail_user", "username"}
+    assert errors(rules.validate(full(mail_user=""))) == []
+
+
+def test_unknown_choice_values_are_refused():
+    answers = {**full(), "framework": "jax"}
+    [problem] = errors(rules.validate(answers))
+    assert problem.field == "framework" and "pytorch, none" in problem.rule
+
+
+def test_report_prints_field_value_rule_and_example():
+    lines: list[str] = []
+    status = rules.report(rules.validate(full(account="def_prof")), lines.append)
+    assert status == 1
+    assert (
+        "ERROR: account 'def_prof': expected def-<name>, rrg-<name>, rpp-<name>, ctb-<name>, aip-<name> "
+        "with a lowercase name (letters, digits, hyphens inside); e.g. def-someprof"
+    ) in lines
+    assert lines[-1].startswith("Nothing was generated")
+    assert rules.report(rules.validate(full(account="def-prof")), lines.append) == 0
+
+
+def test_every_fact_in_the_data_file_has_a_known_source():
+    raw = clusters.raw()
+    known = set(raw["sources"])
+
+    def sources_of(fact):
+        src = fact["source"]
+        return src if isinstance(src, list) else [src]
+
+    facts = [f for c in raw["clusters"].values() for f in c.values()]
+    facts += list(raw["python"].values()) + list(raw["accounts"].values())
+    for fact in facts:
+        assert set(fact) >= {"value", "source"}, fact
+        assert set(sources_of(fact)) <= known, fact
+    keys = {frozenset(c) for c in raw["clusters"].values()}
+    assert len(keys) == 1, "every cluster has the same facts"
