@@ -246,7 +246,8 @@ def test_hostile_free_text_stays_data(bakery, tmp_path):
     assert pyproject["project"]["description"] == evil
     for script in shell_scripts(project):
         subprocess.run(["bash", "-n", str(script)], check=True)
-        assert "touch" not in script.read_text(), script
+        text = script.read_text()
+        assert "$(touch" not in text and "`touch" not in text and "quote'" not in text, script
 
 
 # ---- golden job.sh files ------------------------------------------------------------------------------
