@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from . import clusters, plan, units
 

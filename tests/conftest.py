@@ -14,3 +14,8 @@ from tests.bakery import Bakery  # noqa: E402
 def bakery(tmp_path_factory: pytest.TempPathFactory) -> Bakery:
     """``bakery.bake(cluster="narval", gpus_per_node=2)`` -> path of the baked project (cached)."""
     return Bakery(tmp_path_factory.mktemp("baked"))
+
+
+# `slurm`: session fixture, a real local Slurm (tools/local-slurm). The hook puts every test that
+# uses it in the xdist group "slurm", so that one worker owns the cluster.
+from tests.slurm_cluster import pytest_collection_modifyitems, slurm  # noqa: E402,F401

@@ -6,10 +6,10 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
@@ -265,7 +265,7 @@ def test_golden_job_sh(name, bakery):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(rendered)
     assert golden.exists(), f"missing {golden}; create it with UPDATE_GOLDEN=1"
-    assert rendered == golden.read_text(), f"job.sh for {name} changed; if intended: UPDATE_GOLDEN=1 tools/test -k golden"
+    assert rendered == golden.read_text(), f"{name}: job.sh changed; if intended: UPDATE_GOLDEN=1 tools/test -k golden"
 
 
 def test_defaults_bake_needs_no_answers(bakery):

@@ -1,0 +1,327 @@
+"""Generated job scripts on a real Slurm (tools/local-slurm): each test submits a baked job.sh unchanged.
+
+All jobs are submitted at the start of the module, so that they run side by side on the local
+cluster; each test then waits for its own. The GPU request-line tests restart Slurm with other GPU
+types, so they come last, after every job has ended.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from drac_template import clusters, plan
+from tests.bakery import resolve
+
+pytestmark = pytest.mark.xdist_group("slurm")
+
+ACCOUNT = "def-testlab"
+FAST = {"account": ACCOUNT, "python_version": "3.11", "gpus_per_node": 0, "cpus_per_task": 1, "mem": "2G"}
+TRAIN = ["--epochs", "3"]
+# About 100 s of training: longer than what a 2-minute limit leaves once the venv is built and the
+# warning comes 30 s before the limit (local Slurm checks limits every ~30 s, so it may come earlier).
+SLOW = ["--epochs", "12", "--step-seconds", "1.2"]
+
+
+@dataclass
+class Submitted:
+    project: Path
+    job_id: str
+    log: Path
+    answers: dict
+    extra: dict = field(default_factory=dict)
+
+    def log_text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+def make_dataset(project: Path, archive: Path) -> None:
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    package = resolve_package(project)
+    subprocess.run(
+        [sys.executable, "-m", f"{package}.make_dataset", str(archive)],
+        cwd=project, env={"PYTHONPATH": str(project / "src"), "PATH": "/usr/bin:/bin"}, check=True,
+    )
+
+
+def resolve_package(project: Path) -> str:
+    return json.loads((project / ".cookiecutter.json").read_text())["package_name"]
+
+
+def dataset_path(slurm, answers: dict) -> Path:
+    """Where the generated README tells the user to put the archive."""
+    return slurm.home / "projects" / answers["account"] / answers["project_slug"] / "data" / "dataset.tar"
+
+
+class Lab:
+    """Bakes projects into their own folders (a user's clone each) and submits their job.sh."""
+
+    def __init__(self, slurm, bakery, root: Path):
+        self.slurm, self.bakery, self.root = slurm, bakery, root
+
+    def project(self, name: str, **overrides) -> tuple[Path, dict]:
+        answers = resolve({"project_name": name, **overrides})
+        baked = self.bakery.bake(project_name=name, **overrides)
+        clone = self.root / name.replace(" ", "_")
+        shutil.copytree(baked, clone, symlinks=True)
+        return clone, answers
+
+    def submit(self, project: Path, answers: dict, args=(), *, dataset=True, **kw) -> Submitted:
+        if dataset:
+            archive = dataset_path(self.slurm, answers)
+            if not archive.exists():
+                make_dataset(project, archive)
+        job_id = self.slurm.submit(project / "job.sh", cwd=project, args=list(args), **kw)
+        return Submitted(project, job_id, project / f"{answers['project_slug']}-{job_id}.out", answers)
+
+    def results(self, sub: Submitted, run_id: str | None = None) -> Path:
+        return self.slurm.scratch / sub.answers["project_slug"] / "runs" / (run_id or sub.job_id)
+
+
+@pytest.fixture(scope="module")
+def lab(slurm, bakery, tmp_path_factory):
+    lab = Lab(slurm, bakery, tmp_path_factory.mktemp("clones"))
+    wheel_reqs = tmp_path_factory.mktemp("reqs") / "extra.txt"
+    wheel_reqs.write_text("pip\n")
+    none, _ = lab.project("wheel none", framework="none", **FAST)
+    torch_, _ = lab.project("wheel torch", framework="pytorch", **FAST)
+    slurm.wheelhouse(none / "requirements.txt", torch_ / "requirements.txt", wheel_reqs)
+    return lab
+
+
+@pytest.fixture(scope="module")
+def jobs(lab, slurm):
+    """Submit every job of this module at once; tests wait for their own."""
+    submitted: dict[str, Submitted] = {}
+
+    p, a = lab.project("e2e none", framework="none", **FAST)
+    submitted["e2e-none"] = lab.submit(p, a, TRAIN)
+    p, a = lab.project("e2e torch", framework="pytorch", **FAST)
+    submitted["e2e-torch"] = lab.submit(p, a, TRAIN)
+
+    # The same training twice: once cut by a 1-minute limit, once with time to spare.
+    p, a = lab.project("limited", framework="none", time="2", **FAST)
+    submitted["limited"] = lab.submit(p, a, SLOW)
+    p, a = lab.project("reference", framework="none", time="10:00", **FAST)
+    submitted["reference"] = lab.submit(p, a, SLOW)
+    p, a = lab.project("double signal", framework="none", time="10:00", **FAST)
+    submitted["double-signal"] = lab.submit(p, a, SLOW)
+    signaller = threading.Thread(target=signal_twice_once_training, args=(lab, submitted["double-signal"]))
+    signaller.start()
+    submitted["double-signal"].extra["signaller"] = signaller
+
+    p, a = lab.project("two nodes", framework="pytorch", **{**FAST, "nodes": 2})
+    submitted["two-nodes"] = lab.submit(p, a, ["--epochs", "2"])
+
+    p, a = lab.project("sweep", framework="none", **FAST)
+    make_dataset(p, dataset_path(slurm, a))
+    (p / "sweep.txt").write_text("# lr sweep\n--lr 0.1 --seed 0\n\n--lr 0.02 --seed 0\n--lr 0.1 --seed 1\n")
+    out = slurm.run(["./sweep.sh", "sweep.txt", "2", "--", "--epochs", "2"], cwd=p)
+    array_id = re.search(r"Submitted batch job (\d+)", out).group(1)
+    submitted["sweep"] = Submitted(p, array_id, p / f"{a['project_slug']}-{array_id}_1.out", a)
+
+    p, a = lab.project("no dataset", framework="none", **FAST)
+    submitted["no-dataset"] = lab.submit(p, a, TRAIN, dataset=False)
+    p, a = lab.project("missing wheel", framework="none", **FAST)
+    with (p / "requirements.txt").open("a") as reqs:
+        reqs.write("scikit-learn>=1.4  # not in the test wheelhouse\n")
+    submitted["missing-wheel"] = lab.submit(p, a, TRAIN)
+    p, a = lab.project("placeholder", framework="none", **{**FAST, "account": "def-someuser"})
+    submitted["placeholder"] = lab.submit(p, a, TRAIN)
+    return submitted
+
+
+def signal_twice_once_training(lab: Lab, sub: Submitted) -> None:
+    """Send the batch shell USR1 twice, back to back, as soon as the first checkpoint exists, so
+    that the second signal comes while the training saves. Records what it sent in ``sub.extra``."""
+    deadline = time.monotonic() + 300
+    while not list(lab.results(sub).glob("checkpoint*")):
+        if time.monotonic() > deadline:
+            sub.extra["sent"] = 0
+            return
+        time.sleep(0.1)
+    sent = 0
+    for _ in range(2):
+        out = lab.slurm.run(["scancel", "--batch", "--signal=USR1", sub.job_id], cwd=sub.project, check=False)
+        sent += "error" not in out
+        time.sleep(0.05)
+    sub.extra["sent"] = sent
+
+
+def finished(slurm, sub: Submitted, timeout: float = 600) -> dict:
+    result = slurm.wait(sub.job_id, timeout=timeout)
+    print(sub.log_text())
+    return result
+
+
+def metrics(path: Path) -> dict:
+    return json.loads((path / "metrics.json").read_text())
+
+
+# ---- 1. end to end ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["e2e-none", "e2e-torch"])
+def test_end_to_end(name, jobs, lab, slurm):
+    sub = jobs[name]
+    result = finished(slurm, sub)
+    log = sub.log_text()
+    assert result["state"] == "COMPLETED" and result["exit_code"] == 0, (result, log)
+    assert "building the venv in $SLURM_TMPDIR from the wheelhouse" in log
+    assert "build-env.sh: venv ready in " in log and "/env" in log
+    assert f"staging {dataset_path(slurm, sub.answers)} into $SLURM_TMPDIR/data" in log
+    assert "done:" in log and f"done: results in {lab.results(sub)}" in log
+    results = lab.results(sub)
+    assert metrics(results)["epoch"] == 3
+    assert any(p.name.startswith("checkpoint") for p in results.iterdir())
+    # the per-job $SLURM_TMPDIR is gone after the job
+    assert not [p for p in slurm.localscratch.rglob(f"*.{sub.job_id}.*")]
+
+
+# ---- 2. time limit without loss --------------------------------------------------------------------
+
+
+def test_time_limit_checkpoints_requeues_and_resumes_without_loss(jobs, lab, slurm):
+    limited, reference = jobs["limited"], jobs["reference"]
+    result = finished(slurm, limited, timeout=900)
+    assert finished(slurm, reference)["state"] == "COMPLETED"
+    log = limited.log_text()
+    assert result["state"] == "COMPLETED", (result, log)
+    # every run's log kept in one file (--open-mode=append), the restart count rising
+    runs = re.findall(rf"job {limited.job_id} \(run (\d+)\)", log)
+    assert len(runs) >= 2 and runs == [str(i) for i in range(1, len(runs) + 1)], runs
+    assert "time limit in 30 s: asking the training to save a checkpoint" in log
+    assert "checkpoint saved:" in log and f"requeueing job {limited.job_id} to resume" in log
+    assert "resuming from" in log and "SLURM_RESTART_COUNT=1" in log
+    assert metrics(lab.results(limited)) == metrics(lab.results(reference))
+
+
+def test_a_second_signal_during_the_save_loses_nothing(jobs, lab, slurm):
+    sub = jobs["double-signal"]
+    result = finished(slurm, sub)
+    sub.extra["signaller"].join(timeout=60)
+    assert sub.extra.get("sent") == 2, "the job ended before both signals were sent"
+    log = sub.log_text()
+    assert result["state"] == "COMPLETED", (result, log)
+    assert "checkpoint saved:" in log and "resuming from" in log
+    assert metrics(lab.results(sub)) == metrics(lab.results(jobs["reference"]))
+
+
+# ---- 3. sweeps -----------------------------------------------------------------------------------------
+
+
+def test_sweep_runs_each_line_with_its_own_output_and_folder(jobs, lab, slurm):
+    sub = jobs["sweep"]
+    result = finished(slurm, sub)
+    assert result["state"] == "COMPLETED", result
+    lines = ["--lr 0.1 --seed 0", "--lr 0.02 --seed 0", "--lr 0.1 --seed 1"]
+    found = {}
+    for task, line in enumerate(lines, start=1):
+        log = (sub.project / f"{sub.answers['project_slug']}-{sub.job_id}_{task}.out").read_text()
+        assert f"sweep task {task}: {line}" in log, log
+        found[task] = metrics(lab.results(sub, f"{sub.job_id}_{task}"))
+    assert len({json.dumps(m, sort_keys=True) for m in found.values()}) == 3  # each ran its own parameters
+    assert "ArrayTaskThrottle=2" in slurm.run(["scontrol", "show", "job", sub.job_id], cwd=sub.project) or (
+        result.get("array_throttle") == 2
+    )
+
+
+# ---- 4. more than one node -------------------------------------------------------------------------------
+
+
+def test_two_nodes_all_reduce_over_gloo(jobs, slurm):
+    sub = jobs["two-nodes"]
+    result = finished(slurm, sub)
+    log = sub.log_text()
+    assert result["state"] == "COMPLETED", (result, log)
+    assert re.search(r"2 ranks \(gloo\), rank 0 on n1:\d+", log), log
+    ranks = re.findall(r"rank (\d) of 2 on (\S+): all-reduce sum 3 \(expected 3\)", log)
+    assert sorted(r for r, _ in ranks) == ["0", "1"], log
+    assert sorted(node for _, node in ranks) == ["n1", "n2"], "one rank per node"
+
+
+def test_the_gpu_version_uses_nccl_one_task_per_gpu(bakery, slurm):
+    project = bakery.bake(cluster="nibi", gpus_per_node=4, nodes=2, account=ACCOUNT)
+    job = (project / "job.sh").read_text()
+    assert "#SBATCH --ntasks-per-node=4 " in job and "#SBATCH --gpus-per-node=h100:4 " in job
+    assert "8 ranks (nccl)" in job
+    train = "\n".join(p.read_text() for p in (project / "src").rglob("*.py"))
+    assert '"nccl"' in train and "set_device" in train
+    ok, message = slurm.test_only(project / "job.sh", cwd=project)
+    assert ok, message
+
+
+# ---- 6. failing clearly ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, line",
+    [
+        ("no-dataset", "job.sh: ERROR: dataset archive not found: "),
+        ("missing-wheel", "build-env.sh: ERROR: a package of requirements.txt is not in DRAC's wheelhouse"),
+        ("placeholder", "job.sh: ERROR: the job runs under the placeholder account def-someuser"),
+    ],
+)
+def test_failing_clearly_before_training(name, line, jobs, lab, slurm):
+    sub = jobs[name]
+    result = finished(slurm, sub)
+    log = sub.log_text()
+    assert result["state"] == "FAILED" and result["exit_code"] != 0, (result, log)
+    assert len([entry for entry in log.splitlines() if "ERROR:" in entry and line in entry]) == 1, log
+    assert "training; results" not in log
+    assert not lab.results(sub).exists()
+
+
+# ---- 5. every cluster's request line (restarts Slurm: keep last) -------------------------------------------
+
+
+def gpu_configs():
+    """Each cluster's default GPU job, and its MIG jobs; the Slurm GPU type each must be matched by."""
+    out = []
+    for key, facts in clusters.clusters().items():
+        out.append((key, {"cluster": key}))
+        for gpu, info in facts["gpus"].items():
+            for slice_ in info["mig"]:
+                out.append((f"{key}-{slice_}", {"cluster": key, "gpu_type": gpu, "mig_slice": slice_}))
+    return out
+
+
+GPU_CONFIGS = gpu_configs()
+
+
+@pytest.fixture(scope="module")
+def all_jobs_done(jobs, slurm):
+    for sub in jobs.values():
+        slurm.wait(sub.job_id, timeout=900)
+
+
+def test_every_cluster_request_line_matches_its_gpu_type(all_jobs_done, bakery, slurm):
+    by_type: dict[str, list[tuple[str, Path]]] = {}
+    for name, overrides in GPU_CONFIGS:
+        answers = resolve(overrides)
+        project = bakery.bake(**overrides)
+        spec = plan.job(answers).gpu_spec
+        by_type.setdefault(spec, []).append((name, project))
+    other = {spec: ("a100" if spec != "a100" else "h100") for spec in by_type}
+    failures = []
+    for spec, projects in sorted(by_type.items()):
+        with slurm.gpu_type(spec, 8):
+            for name, project in projects:
+                ok, message = slurm.test_only(project / "job.sh", cwd=project)
+                if not ok:
+                    failures.append(f"{name}: refused with {spec} GPUs: {message}")
+        with slurm.gpu_type(other[spec], 8):
+            for name, project in projects:
+                ok, message = slurm.test_only(project / "job.sh", cwd=project)
+                if ok:
+                    failures.append(f"{name}: accepted by a Slurm with only {other[spec]} GPUs")
+    assert not failures, "\n".join(failures)
