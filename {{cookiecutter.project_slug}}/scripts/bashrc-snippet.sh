@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Slurm account for sbatch, salloc and srun (DRAC: Running_jobs). These variables take
 # priority over "#SBATCH --account" lines; pass --account on the command line to override.
 export SLURM_ACCOUNT={{ cookiecutter.account | shquote }}

@@ -1,0 +1,64 @@
+"""Helpers for the tests: run the training module as job.sh does, read what it leaves."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "{{ cookiecutter.package_name }}"
+# 256 samples: 205 for training, so 4 steps per epoch at batch size 64, the last one of 13.
+SAMPLES, BATCH_SIZE, STEPS_PER_EPOCH = 256, 64, 4
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def train_command(data_dir: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        f"{PACKAGE}.train",
+        "--data-dir",
+        str(data_dir),
+        "--run-dir",
+        str(run_dir),
+        "--batch-size",
+        str(BATCH_SIZE),
+        *extra,
+    ]
+
+
+def run_train(
+    data_dir: Path, run_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        train_command(data_dir, run_dir, *extra),
+        env=env or child_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+
+
+def lines_starting(text: str, prefix: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(prefix)]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
