@@ -21,6 +21,20 @@ def answers_json(context: dict) -> str:
     return json.dumps(kept, indent=2, ensure_ascii=False)
 
 
+def toml_string(value: object) -> str:
+    """A TOML basic string: JSON escapes are not enough (TOML refuses surrogate-pair escapes)."""
+    escapes = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+    out = []
+    for char in str(value):
+        if char in escapes:
+            out.append(escapes[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
 def shquote(value: object) -> str:
     """One shell word, whatever the value holds: quotes, $(), newlines."""
     return shlex.quote(str(value))
@@ -30,6 +44,7 @@ class DracExtension(Extension):
     def __init__(self, environment):
         super().__init__(environment)
         environment.filters["shquote"] = shquote
+        environment.filters["toml_string"] = toml_string
         environment.filters["drac_answers_json"] = answers_json
         environment.globals["drac"] = SimpleNamespace(
             template_root=str(TEMPLATE_ROOT),
