@@ -7,6 +7,7 @@ types, so they come last, after every job has ended.
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import shutil
@@ -183,8 +184,10 @@ def test_end_to_end(name, jobs, lab, slurm):
     results = lab.results(sub)
     assert metrics(results)["epoch"] == 3
     assert any(p.name.startswith("checkpoint") for p in results.iterdir())
-    # the per-job $SLURM_TMPDIR is gone after the job
-    assert not [p for p in slurm.localscratch.rglob(f"*.{sub.job_id}.*")]
+    # the per-job $SLURM_TMPDIR (named as on DRAC: <user>.<job id>.0, per node) held the venv, and is gone
+    tmpdirs = {n: slurm.localscratch / n / f"{getpass.getuser()}.{sub.job_id}.0" for n in ("n1", "n2")}
+    assert any(f"venv ready in {d}/env" in log for d in tmpdirs.values()), log
+    assert not [d for d in tmpdirs.values() if d.exists()]
 
 
 # ---- 2. time limit without loss --------------------------------------------------------------------
