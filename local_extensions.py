@@ -1,24 +1,42 @@
-"""Jinja extension: the template's Python (``drac_template``) as the global ``drac``, and the
-``shquote`` filter for every user value placed in a shell script."""
+"""Jinja extension: the template's Python (``drac_template``) as the global ``drac``, the
+``shquote`` filter for every user value placed in a shell script, and the project's provenance
+(``.cruft.json``).
+
+Keep this file small and stable: ``cruft update`` renders two template commits in one process and
+imports it once, so the code that changes between versions lives in ``drac_template``, which is
+imported afresh for every environment.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import shlex
+import subprocess
+import sys
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 from jinja2.ext import Extension
 
-from drac_template import clusters, plan
-
 TEMPLATE_ROOT = Path(__file__).resolve().parent
+# Keys cookiecutter adds about one run on one machine: not answers, not recorded.
+RUN_KEYS = ("_output_dir", "_repo_dir", "_checkout")
 
 
-def answers_json(context: dict) -> str:
-    """The answers as a JSON file (private keys dropped, except the template's address)."""
-    kept = {k: v for k, v in context.items() if not k.startswith("_") or k == "_template"}
-    return json.dumps(kept, indent=2, ensure_ascii=False)
+def fresh_package() -> ModuleType:
+    """``drac_template`` as it is on disk now (cruft resets the checkout between renderings)."""
+    for name in [m for m in sys.modules if m == "drac_template" or m.startswith("drac_template.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(TEMPLATE_ROOT))
+    try:
+        package = importlib.import_module("drac_template")
+        for module in ("clusters", "plan"):
+            importlib.import_module(f"drac_template.{module}")
+        return package
+    finally:
+        sys.path.remove(str(TEMPLATE_ROOT))
 
 
 def toml_string(value: object) -> str:
@@ -40,24 +58,70 @@ def shquote(value: object) -> str:
     return shlex.quote(str(value))
 
 
+def template_address(given: str | None) -> str | None:
+    """Where the template can be cloned from again: a git URL, or this checkout's absolute path."""
+    if not given:
+        return None
+    from cookiecutter.config import BUILTIN_ABBREVIATIONS
+    from cookiecutter.repository import expand_abbreviations, is_repo_url
+
+    expanded = expand_abbreviations(given, BUILTIN_ABBREVIATIONS)
+    if is_repo_url(expanded):
+        return expanded.removeprefix("git+")
+    # A path: cruft and scripts/regenerate.sh give the recorded one (absolute), while they render
+    # from a clone elsewhere; cookiecutter gives what the user typed, maybe relative.
+    return given if Path(given).is_absolute() else str(TEMPLATE_ROOT)
+
+
+def template_commit() -> str | None:
+    """The commit checked out in this template's own git repository, if it is one."""
+
+    def git(*args: str) -> str | None:
+        done = subprocess.run(["git", "-C", str(TEMPLATE_ROOT), *args], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != TEMPLATE_ROOT:
+        return None
+    return git("rev-parse", "--verify", "HEAD")
+
+
+def cruft_json(context: dict[str, Any]) -> str:
+    """The project's ``.cruft.json``: template address, commit and answers, in cruft's format, so
+    that ``cruft check|diff|update`` and ``scripts/regenerate.sh`` work on a cookiecutter bake too.
+    (``cruft create`` writes its own, the same, after rendering.)"""
+    answers = {key: value for key, value in context.items() if key not in RUN_KEYS}
+    answers["_template"] = template_address(context.get("_template"))
+    answers["_commit"] = context.get("_commit") or template_commit()
+    state = {
+        "template": answers["_template"],
+        "commit": answers["_commit"],
+        "checkout": context.get("_checkout"),
+        "context": {"cookiecutter": answers},
+        "directory": None,
+    }
+    return json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": "))
+
+
 class DracExtension(Extension):
     def __init__(self, environment):
         super().__init__(environment)
+        drac = fresh_package()
+        clusters, plan = drac.clusters, drac.plan
         environment.filters["shquote"] = shquote
         environment.filters["toml_string"] = toml_string
-        environment.filters["drac_answers_json"] = answers_json
+        environment.filters["drac_cruft_json"] = cruft_json
         environment.globals["drac"] = SimpleNamespace(
             template_root=str(TEMPLATE_ROOT),
             cluster=clusters.cluster,
             clusters=clusters.clusters,
             python=clusters.python,
+            accounts=clusters.accounts,
             job=plan.job,
+            resolve=plan.resolve,
+            derived_fields=plan.derived_fields,
             slug=plan.slug,
             project_space=plan.project_space,
-            accounts=clusters.accounts,
             gpu_type=plan.gpu_type,
             default_account=plan.default_account,
-            default_gpus_per_node=plan.default_gpus_per_node,
-            default_cpus_per_task=plan.default_cpus_per_task,
-            default_mem=plan.default_mem,
         )

@@ -1,6 +1,6 @@
-"""Values derived from the answers and the cluster facts: defaults shown at the prompts, and
-what job.sh asks Slurm for. Derived values are computed here, from the recorded answers only,
-so that re-rendering a project (a changed answer, a newer template) gives the same result."""
+"""Values derived from the answers and the cluster facts: the answers left at ``auto``, and what
+job.sh asks Slurm for. Derived values are computed here, at every rendering, from the recorded
+answers only: re-rendering a project (a changed answer, a newer template) derives them again."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def slug(name: str) -> str:
 
 def project_space(answers: Mapping[str, Any]) -> str:
     """Shell expression for the project space, e.g. ``"$HOME/projects/def-someprof"``."""
+    answers = resolve(answers)
     before, _, after = clusters.cluster(answers["cluster"])["project_path"].partition("{account}")
     account = shlex.quote(str(answers["account"])) if _ else ""
     if account and account == str(answers["account"]):
@@ -55,7 +56,17 @@ def project_space(answers: Mapping[str, Any]) -> str:
     return f'"{before}"{account}"{after}"' if account else f'"{before}"'
 
 
-# ---- defaults shown at the prompts -------------------------------------------------------------
+# ---- derived answers -----------------------------------------------------------------------------
+# An answer the user leaves at ``auto`` (or at the placeholder account) is derived from the others
+# each time the project is rendered, so that it follows the cluster and the GPU count when they
+# change (scripts/regenerate.sh). What the user typed is kept as typed.
+
+AUTO = "auto"
+AUTO_FIELDS = ("gpus_per_node", "cpus_per_task", "mem")
+
+
+def is_auto(value: Any) -> bool:
+    return str(value).strip().lower() == AUTO
 
 
 def default_account(answers: Mapping[str, Any]) -> str:
@@ -64,15 +75,23 @@ def default_account(answers: Mapping[str, Any]) -> str:
 
 
 def default_gpus_per_node(answers: Mapping[str, Any]) -> int:
+    """The smallest GPU count the cluster takes for this job (whole nodes where it must)."""
     facts = gpu_facts({**answers, "mig_slice": "none"})
-    return facts["per_node"][0] if facts else 1
+    if facts is None:
+        return 1
+    allowed = facts["per_node"]
+    whole = clusters.cluster(answers["cluster"])["whole_node"] or {}
+    if _int(answers.get("nodes"), 1) > 1 and whole.get("multi_node_gpus_per_node"):
+        allowed = [n for n in allowed if n in whole["multi_node_gpus_per_node"]] or allowed
+    return allowed[0]
 
 
 def default_cpus_per_task(answers: Mapping[str, Any]) -> int:
     facts = clusters.cluster(answers["cluster"])
     if _int(answers.get("gpus_per_node")) == 0:
         whole = facts["whole_node"] or {}
-        return facts["cpu_node"]["cores"] if whole.get("cpu_jobs_whole_node") else 4
+        node = facts["cpu_node"]  # None on GPU-only clusters, where validation refuses a CPU job
+        return node["cores"] if node and whole.get("cpu_jobs_whole_node") else 4
     gpu = gpu_facts(answers)
     return gpu["cpus"] if gpu else 1
 
@@ -82,7 +101,7 @@ def default_mem(answers: Mapping[str, Any]) -> str:
     facts = clusters.cluster(answers["cluster"])
     if gpus == 0:
         whole = facts["whole_node"] or {}
-        if whole.get("cpu_jobs_whole_node"):
+        if facts["cpu_node"] and whole.get("cpu_jobs_whole_node"):
             return facts["cpu_node"]["mem"]
         return units.format_mem(4 * 1024 * _int(answers.get("cpus_per_task"), 1))
     gpu = gpu_facts(answers)
@@ -92,12 +111,39 @@ def default_mem(answers: Mapping[str, Any]) -> str:
     return units.format_mem(per_gpu * (1 if answers.get("mig_slice", "none") != "none" else gpus))
 
 
+def derived_fields(answers: Mapping[str, Any]) -> list[str]:
+    """The answers that ``resolve`` computes: those at ``auto``, and a placeholder account."""
+    fields = [key for key in AUTO_FIELDS if is_auto(answers.get(key, AUTO))]
+    if str(answers.get("account")) in clusters.accounts()["placeholders"]:
+        fields.insert(0, "account")
+    return fields
+
+
+def resolve(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers with every derived one computed from the others and the cluster data.
+
+    In dependency order: the GPU count, then the cores per task (per GPU), then the memory.
+    Assumes a known cluster."""
+    out = dict(answers)
+    derived = derived_fields(answers)
+    if "account" in derived:
+        out["account"] = default_account(out)
+    if "gpus_per_node" in derived:
+        out["gpus_per_node"] = str(default_gpus_per_node(out))
+    if "cpus_per_task" in derived:
+        out["cpus_per_task"] = str(default_cpus_per_task(out))
+    if "mem" in derived:
+        out["mem"] = default_mem(out)
+    return out
+
+
 # ---- what job.sh asks for ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Job:
     cluster: str
+    account: str
     nodes: int
     gpus_per_node: int
     gpu_spec: str | None  # e.g. "h100" or "h100_3g.40gb"; None for a CPU job
@@ -132,7 +178,8 @@ def signal_seconds(walltime: str) -> int:
 
 
 def job(answers: Mapping[str, Any]) -> Job:
-    """The job's resources; assumes the answers passed validation."""
+    """The job's resources, derived answers computed; assumes the answers passed validation."""
+    answers = resolve(answers)
     facts = clusters.cluster(answers["cluster"])
     gpus = _int(answers["gpus_per_node"])
     mig = str(answers.get("mig_slice", "none")) != "none"
@@ -143,6 +190,7 @@ def job(answers: Mapping[str, Any]) -> Job:
     whole = facts["whole_node"] or {}
     return Job(
         cluster=answers["cluster"],
+        account=str(answers["account"]),
         nodes=_int(answers["nodes"], 1),
         gpus_per_node=gpus,
         gpu_spec=spec,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keyword
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import clusters, plan, units
@@ -24,9 +24,10 @@ class Problem:
     rule: str
     example: str = ""
     warning: bool = False
+    auto: bool = False  # the value was derived from the other answers (the answer is ``auto``)
 
     def __str__(self) -> str:
-        text = f"{self.field} {str(self.value)!r}: {self.rule}"
+        text = f"{self.field} {str(self.value)!r}{' (auto)' if self.auto else ''}: {self.rule}"
         return f"{text}; e.g. {self.example}" if self.example else text
 
 
@@ -286,7 +287,8 @@ CHOICES: dict[str, list[str]] = {
 
 
 def validate(answers: Mapping[str, Any]) -> list[Problem]:
-    """Every problem with the answers, errors and warnings, in prompt order."""
+    """Every problem with the answers, errors and warnings, in prompt order. Answers left at
+    ``auto`` are derived first (``plan.resolve``); a problem with one is marked ``auto``."""
     text = {key: str(value) for key, value in answers.items()}
     problems: list[Problem] = []
     problems += check_identifier("project_slug", text["project_slug"])
@@ -299,16 +301,18 @@ def validate(answers: Mapping[str, Any]) -> list[Problem]:
         if text.get(field, allowed[0]) not in allowed:
             problems += _error(field, text[field], f"expected one of {', '.join(allowed)}", allowed[0])
     problems += check_python_version(text["python_version"])
+    auto = [key for key in plan.derived_fields(text) if key in plan.AUTO_FIELDS]
+    text = {key: str(value) for key, value in plan.resolve(text).items()}
     gpus = int(text["gpus_per_node"]) if _WHOLE.match(text["gpus_per_node"].strip()) else 1
     problems += check_account(text["account"], text["cluster"], gpus)
     problems += check_resources(text)
     problems += check_time(text["time"], text["cluster"])
     problems += check_email("mail_user", text["mail_user"], optional=True)
-    return problems
+    return [replace(p, auto=True) if p.field in auto else p for p in problems]
 
 
-def report(problems: list[Problem], write: Callable[[str], Any]) -> int:
-    """Print the problems; 1 when any is an error, else 0."""
+def report(problems: list[Problem], write: Callable[[str], Any], closing: str = "") -> int:
+    """Print the problems, then ``closing`` when any is an error; 1 when any is an error, else 0."""
     errors = [p for p in problems if not p.warning]
     for problem in problems:
         if problem.warning:
@@ -316,5 +320,5 @@ def report(problems: list[Problem], write: Callable[[str], Any]) -> int:
     for problem in errors:
         write(f"ERROR: {problem}")
     if errors:
-        write(f"Nothing was generated: fix the {len(errors)} answer(s) above and run cookiecutter again.")
+        write(closing or f"Nothing was generated: fix the {len(errors)} answer(s) above and run cookiecutter again.")
     return 1 if errors else 0

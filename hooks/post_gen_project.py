@@ -1,7 +1,9 @@
-"""Say what to do next. Safe to run again (cruft runs hooks on every update): it only prints."""
+"""Say what was made and what to do next. During an update (scripts/regenerate.sh, cruft update)
+it says nothing: the update prints its own summary."""
 
 import json
 import sys
+from pathlib import Path
 
 TEMPLATE_ROOT = json.loads(
     r"""
@@ -15,27 +17,42 @@ ANSWERS = json.loads(
 )
 
 
+def job_line(job, derived: list[str]) -> str:
+    gpus = f"{job.gpus_per_node} x {job.gpu_spec} GPU(s)" if job.gpu_spec else "no GPU"
+    memory = job.mem or "the cluster's fixed share of memory"
+    line = f"{job.nodes} node(s), {gpus} and {job.tasks_per_node} task(s) per node, " \
+        f"{job.cpus_per_task} core(s) per task, {memory}, {job.time}"
+    auto = [field for field in derived if field != "account"]
+    return line + (f" ({', '.join(auto)}: auto)" if auto else "")
+
+
 def main() -> int:
     sys.path.insert(0, TEMPLATE_ROOT)
-    from drac_template import clusters
+    from drac_template import clusters, plan, regenerate
 
+    if regenerate.rendering_for_update(ANSWERS, Path.cwd()):
+        return 0
     cluster = clusters.cluster(ANSWERS["cluster"])
     slug = ANSWERS["project_slug"]
-    if ANSWERS["account"] in clusters.accounts()["placeholders"]:
+    job = plan.job(ANSWERS)
+    if job.account in clusters.accounts()["placeholders"]:
         bar = "!" * 78
+        example = "aip-yourprof" if clusters.is_ai_cluster(ANSWERS["cluster"]) else "def-yourprof"
         print(
             f"\n{bar}\n"
-            f"!! The account is the placeholder {ANSWERS['account']!r}: jobs will not run.\n"
-            f"!! Find your account in CCDB (My Resources and Allocations > Group Name), then\n"
-            f"!! put it in {slug}/.cookiecutter.json and re-bake, or edit {slug}/job.sh and\n"
-            f"!! {slug}/scripts/bashrc-snippet.sh.\n"
+            f"!! The account is the placeholder {job.account!r}: jobs will not run.\n"
+            f"!! Find your account in CCDB (My Resources and Allocations > Group Name), then,\n"
+            f"!! in {slug}/ after a first commit: scripts/regenerate.sh account={example}\n"
             f"{bar}",
             file=sys.stderr,
         )
     print(
-        f"\nCreated {slug}/ for {cluster['name']}. Next:\n"
-        f"  cd {slug} && scripts/setup-laptop.sh     # venv, tests and pre-commit on this machine\n"
-        f"  then follow README.md: ssh {ANSWERS['cluster']}, scripts/install-bashrc.sh, sbatch job.sh"
+        f"\nCreated {slug}/ for {cluster['name']}. job.sh asks for {job_line(job, plan.derived_fields(ANSWERS))}.\n"
+        f"Next:\n"
+        f"  cd {slug} && git init && git add -A && git commit -m 'New project'\n"
+        f"  scripts/setup-laptop.sh     # venv, tests and pre-commit on this machine\n"
+        f"  then follow README.md: ssh {ANSWERS['cluster']}, scripts/install-bashrc.sh, sbatch job.sh\n"
+        f"Change an answer later (cluster, GPUs, time): scripts/regenerate.sh KEY=VALUE"
     )
     return 0
 

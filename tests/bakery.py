@@ -50,8 +50,8 @@ class Bakery:
 
 
 def answers(project: Path) -> dict[str, Any]:
-    """The answers a baked project recorded (``.cookiecutter.json`` in the project)."""
-    return json.loads((project / ".cookiecutter.json").read_text(encoding="utf-8"))
+    """The answers a baked project recorded (in ``.cruft.json``, as cruft records them)."""
+    return json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["context"]["cookiecutter"]
 
 
 def resolve(overrides: dict[str, Any]) -> dict[str, Any]:

@@ -138,7 +138,8 @@ def test_every_sbatch_line_comes_before_the_first_command(baked):
 
 
 def test_sbatch_lines_match_the_answers_and_the_cluster_data(baked):
-    project, given = baked
+    project, recorded = baked
+    given = plan.resolve(recorded)
     facts = clusters.cluster(given["cluster"])
     job = plan.job(given)
     sbatch = sbatch_directives((project / "job.sh").read_text())
@@ -181,7 +182,8 @@ def test_distributed_rendezvous_only_for_several_ranks(baked):
 
 
 def test_bashrc_snippet_sets_the_three_variables(baked):
-    project, given = baked
+    project, recorded = baked
+    given = plan.resolve(recorded)
     snippet = (project / "scripts" / "bashrc-snippet.sh").read_text()
     assert f"export SLURM_ACCOUNT={given['account']}\n" in snippet
     assert 'export SBATCH_ACCOUNT="$SLURM_ACCOUNT"' in snippet

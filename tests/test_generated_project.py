@@ -55,6 +55,8 @@ def test_the_projects_pre_commit_hooks_pass(laptop_project):
     assert result.returncode == 0, result.stdout + result.stderr
     for hook in ("ruff", "shellcheck"):
         assert hook in result.stdout.lower()
+    # the template check reports, without failing a commit (tests/test_regenerate.py: behind)
+    assert "template is current" in result.stdout and "up to date with the template" in result.stdout
 
 
 def test_setup_names_the_missing_python(bakery, tmp_path):

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import tomllib
 from pathlib import Path
 
+import tomllib
 from cookiecutter.main import cookiecutter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drac_template import plan
-from tests.bakery import TEMPLATE
+from tests.bakery import TEMPLATE, answers
 
 PIECES = ["'", '"', "$(touch MARKER)", "`touch MARKER`", "\n", "\\", "${HOME}", ";", "&&", "%", "#", " ", "\t"]
 # cookiecutter itself renders --no-input values as Jinja: "{{" is its syntax, see the last test.
@@ -33,7 +32,7 @@ def test_free_text_never_runs_and_round_trips(name, description, author, tmp_pat
     project = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=context, output_dir=str(out)))
     assert project.name == plan.slug(name)
     assert not list(out.rglob("MARKER"))
-    recorded = json.loads((project / ".cookiecutter.json").read_text())
+    recorded = answers(project)
     assert (recorded["project_name"], recorded["description"], recorded["author_name"]) == (name, description, author)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["description"] == description

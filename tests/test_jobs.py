@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from drac_template import clusters, plan
-from tests.bakery import resolve
+from tests.bakery import answers, resolve
 
 pytestmark = pytest.mark.xdist_group("slurm")
 
@@ -55,7 +55,7 @@ def make_dataset(project: Path, archive: Path) -> None:
 
 
 def resolve_package(project: Path) -> str:
-    return json.loads((project / ".cookiecutter.json").read_text())["package_name"]
+    return answers(project)["package_name"]
 
 
 def dataset_path(slurm, answers: dict) -> Path:

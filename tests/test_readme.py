@@ -34,7 +34,7 @@ PLACEHOLDERS: list[str] = clusters.accounts()["placeholders"]
 
 # Repository files a README may tell the student to run or edit.
 FILE_MENTION = re.compile(
-    r"(?<![\w/.-])(?:\./)?(scripts/[\w.-]+\.\w+|job\.sh|sweep\.sh|sweep\.txt|requirements\.txt|\.cookiecutter\.json)(?![\w/-])"
+    r"(?<![\w/.-])(?:\./)?(scripts/[\w.-]+\.\w+|job\.sh|sweep\.sh|sweep\.txt|requirements\.txt|\.cruft\.json)(?![\w/-])"
 )
 MODULE_MENTION = re.compile(r"python -m ([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
 FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
@@ -204,7 +204,7 @@ def test_every_file_the_readme_names_exists(baked):
     named = set(FILE_MENTION.findall(text))
     # the files every student touches must stay in the README
     assert {"job.sh", "sweep.sh", "sweep.txt", "requirements.txt", "scripts/install-bashrc.sh",
-            "scripts/setup-cluster.sh", "scripts/setup-laptop.sh"} <= named
+            "scripts/setup-cluster.sh", "scripts/setup-laptop.sh", "scripts/regenerate.sh"} <= named
     missing = sorted(name for name in named if not (project / name).is_file())
     assert not missing, f"README names files the project does not have: {missing}"
 

@@ -194,8 +194,65 @@ def test_mem_refused_formats(text):
 
 
 def full(**overrides):
-    """Answers as cookiecutter records them, defaults rendered for these overrides."""
-    return resolve(overrides)
+    """Answers as the templates see them: recorded by cookiecutter for these overrides, then the
+    answers left at auto derived (plan.resolve)."""
+    return plan.resolve(resolve(overrides))
+
+
+# ---- derived answers ---------------------------------------------------------------------------
+
+
+def test_resources_are_recorded_as_auto_and_derived_at_each_rendering():
+    recorded = resolve({"cluster": "narval"})
+    assert [recorded[k] for k in plan.AUTO_FIELDS] == ["auto", "auto", "auto"]
+    assert plan.derived_fields(recorded) == ["account", "gpus_per_node", "cpus_per_task", "mem"]
+    narval = plan.resolve(recorded)
+    fir = plan.resolve({**recorded, "cluster": "fir"})
+    assert (narval["gpus_per_node"], narval["cpus_per_task"], narval["mem"]) == ("1", "12", "124G")
+    assert (fir["gpus_per_node"], fir["cpus_per_task"], fir["mem"]) == ("1", "12", "280G")
+    four = plan.resolve({**recorded, "cluster": "fir", "gpus_per_node": "4"})
+    assert (four["cpus_per_task"], four["mem"]) == ("12", "1120G")
+
+
+def test_what_the_user_set_is_kept_when_the_cluster_changes():
+    recorded = resolve({"cluster": "narval", "gpus_per_node": 2, "mem": "64G", "account": "def-lab"})
+    assert plan.derived_fields(recorded) == ["cpus_per_task"]
+    moved = plan.resolve({**recorded, "cluster": "rorqual"})
+    assert (moved["gpus_per_node"], moved["cpus_per_task"], moved["mem"], moved["account"]) == (
+        "2", "16", "64G", "def-lab")
+
+
+def test_the_placeholder_account_follows_the_kind_of_cluster():
+    recorded = resolve({"cluster": "fir"})
+    assert recorded["account"] == "def-someuser"
+    assert plan.resolve({**recorded, "cluster": "vulcan"})["account"] == "aip-someuser"
+    assert plan.resolve({**recorded, "cluster": "vulcan", "account": "aip-lab"})["account"] == "aip-lab"
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"cluster": "trillium", "nodes": 2}, "4"),  # Trillium's multi-node jobs take whole nodes
+        ({"cluster": "tamia", "gpu_type": "h200"}, "8"),
+        ({"cluster": "nibi", "mig_slice": "2g"}, "1"),
+    ],
+)
+def test_auto_gpus_per_node_is_the_fewest_the_cluster_takes(overrides, expected):
+    answers = full(**overrides)
+    assert answers["gpus_per_node"] == expected
+    assert errors(rules.validate(resolve(overrides))) == []
+
+
+@pytest.mark.parametrize("field", plan.AUTO_FIELDS)
+def test_auto_is_accepted_in_any_case_and_a_word_is_not(field):
+    assert errors(rules.validate(resolve({field: "AUTO"}))) == []
+    [problem] = errors(rules.validate(resolve({field: "automatic"})))
+    assert problem.field == field and not problem.auto
+
+
+def test_a_refused_derived_value_says_it_was_auto():
+    problem = rules.Problem("mem", "560G", "Fir recommends at most 280G per GPU", "280G", auto=True)
+    assert str(problem) == "mem '560G' (auto): Fir recommends at most 280G per GPU; e.g. 280G"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@
 # The job builds its venv in $SLURM_TMPDIR, stages the dataset there, trains, and saves a
 # checkpoint and requeues itself {{ job.signal_seconds }} s before its time limit; the next run resumes.
 {{ sbatch("--job-name=" ~ cookiecutter.project_slug, "logs and squeue show this name") }}
-{{ sbatch("--account=" ~ cookiecutter.account, "Slurm account (CCDB group name); SBATCH_ACCOUNT overrides it") }}
+{{ sbatch("--account=" ~ job.account, "Slurm account (CCDB group name); SBATCH_ACCOUNT overrides it") }}
 {{ sbatch("--time=" ~ job.time, "time limit per run, D-HH:MM:SS (" ~ c.name ~ " max " ~ c.max_walltime ~ ")") }}
 {{ sbatch("--nodes=" ~ job.nodes, "nodes") }}
 {{ sbatch("--ntasks-per-node=" ~ job.tasks_per_node, "one task per GPU" if job.gpu_spec else "one task per node") }}
