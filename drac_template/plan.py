@@ -167,10 +167,6 @@ class Job:
     def world_size(self) -> int:
         return self.nodes * self.tasks_per_node
 
-    @property
-    def backend(self) -> str:
-        return "nccl" if self.gpu_spec else "gloo"
-
 
 def signal_seconds(walltime: str) -> int:
     """How long before the time limit Slurm warns the job: 5 minutes, less for short test jobs."""

@@ -10,24 +10,37 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.xdist_group("laptop")  # one worker sets up each project once
+
 THIS_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 DEV_BIN = Path(sys.executable).parent  # virtualenv, as a laptop would have it
 
 
-def run(cmd, cwd, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{DEV_BIN}:{os.environ['PATH']}"}
+def run(cmd, cwd, extra_env=None, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{DEV_BIN}:{os.environ['PATH']}", **(extra_env or {})}
     env.pop("VIRTUAL_ENV", None)
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kw)
 
 
-@pytest.fixture(scope="module")
-def laptop_project(bakery, tmp_path_factory) -> Path:
-    baked = bakery.bake(framework="none", python_version=THIS_PYTHON, account="def-testlab", tracker="none")
+# torch from the machine's CPU wheel (/opt/wheels, like the local Slurm's wheelhouse): a bare range
+# would download a CUDA build of several GB.
+TORCH_WHEELS = Path(os.environ.get("LOCAL_SLURM_TORCH_WHEELS", "/opt/wheels"))
+TORCH_PIN = next((f"torch=={w.name.split('-')[1]}" for w in sorted(TORCH_WHEELS.glob("torch-*-cp311-*.whl"))), None)
+
+
+@pytest.fixture(scope="module", params=["none", "pytorch"])
+def laptop_project(request, bakery, tmp_path_factory) -> Path:
+    framework = request.param
+    if framework == "pytorch" and (TORCH_PIN is None or THIS_PYTHON != "3.11"):
+        pytest.skip(f"no local CPU torch wheel for Python {THIS_PYTHON} in {TORCH_WHEELS}")
+    baked = bakery.bake(framework=framework, python_version=THIS_PYTHON, account="def-testlab", tracker="none")
     clone = tmp_path_factory.mktemp("laptop") / baked.name
     shutil.copytree(baked, clone)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"]):
         subprocess.run(cmd, cwd=clone, check=True)
-    setup = run(["scripts/setup-laptop.sh"], clone)
+    constraints = clone.parent / "constraints.txt"
+    constraints.write_text(f"{TORCH_PIN}\n" if TORCH_PIN else "")
+    setup = run(["scripts/setup-laptop.sh"], clone, extra_env={"PIP_CONSTRAINT": str(constraints)})
     assert setup.returncode == 0, setup.stdout + setup.stderr
     return clone
 
@@ -40,7 +53,8 @@ def test_setup_builds_a_venv_with_the_clusters_python(laptop_project):
 
 
 def test_setup_is_safe_to_run_again(laptop_project):
-    again = run(["scripts/setup-laptop.sh"], laptop_project)
+    constraints = {"PIP_CONSTRAINT": str(laptop_project.parent / "constraints.txt")}
+    again = run(["scripts/setup-laptop.sh"], laptop_project, extra_env=constraints)
     assert again.returncode == 0, again.stdout + again.stderr
 
 

@@ -31,6 +31,15 @@ TRAIN = ["--epochs", "3"]
 # About 100 s of training: longer than what a 2-minute limit leaves once the venv is built and the
 # warning comes 30 s before the limit (local Slurm checks limits every ~30 s, so it may come earlier).
 SLOW = ["--epochs", "12", "--step-seconds", "1.2"]
+# GPU bakes on the fake GPUs: 4 ranks train on the CPU over gloo, as one job of each shape.
+MULTI_TASK = {
+    "2-nodes-2-tasks": {"cluster": "nibi", "nodes": 2, "gpus_per_node": 2},
+    "1-node-4-tasks": {"cluster": "nibi", "nodes": 1, "gpus_per_node": 4},
+}
+MULTI_TASK_FAST = {"framework": "pytorch", "account": ACCOUNT, "python_version": "3.11", "cpus_per_task": 1,
+                   "mem": "8G", "time": "30:00"}
+MULTI_TRAIN = ["--epochs", "10", "--step-seconds", "0.3"]
+JOBS_PER_SHAPE, STOPS = 1, 3
 
 
 @dataclass
@@ -123,6 +132,17 @@ def jobs(lab, slurm):
     p, a = lab.project("two nodes", framework="pytorch", **{**FAST, "nodes": 2})
     submitted["two-nodes"] = lab.submit(p, a, ["--epochs", "2"])
 
+    for name, overrides in MULTI_TASK.items():
+        p, a = lab.project(f"stops {name}", **MULTI_TASK_FAST, **overrides)
+        for i in range(JOBS_PER_SHAPE):
+            sub = lab.submit(p, a, MULTI_TRAIN)
+            watcher = threading.Thread(target=warn_after_progress, args=(lab, sub, STOPS))
+            watcher.start()
+            sub.extra["watcher"] = watcher
+            submitted[f"stops-{name}-{i}"] = sub
+    p, a = lab.project("stops reference", **MULTI_TASK_FAST, **MULTI_TASK["1-node-4-tasks"])
+    submitted["stops-reference"] = lab.submit(p, a, MULTI_TRAIN)
+
     p, a = lab.project("sweep", framework="none", **FAST)
     make_dataset(p, dataset_path(slurm, a))
     (p / "sweep.txt").write_text("# lr sweep\n--lr 0.1 --seed 0\n\n--lr 0.02 --seed 0\n--lr 0.1 --seed 1\n")
@@ -155,6 +175,24 @@ def signal_twice_once_training(lab: Lab, sub: Submitted) -> None:
         out = lab.slurm.run(["scancel", "--batch", "--signal=USR1", sub.job_id], cwd=sub.project, check=False)
         sent += "error" not in out
         time.sleep(0.05)
+    sub.extra["sent"] = sent
+
+
+def warn_after_progress(lab: Lab, sub: Submitted, stops: int) -> None:
+    """Warn the job (USR1 to the batch shell, as --signal=B:USR1 does) once each of its first
+    ``stops`` runs has trained an epoch; records how many warnings it sent in ``sub.extra``."""
+    deadline = time.monotonic() + 900
+    sent = 0
+    while sent < stops and time.monotonic() < deadline:
+        runs = sub.log_text().split("job.sh: training; results")
+        if len(runs) > sent + 1 and re.search(r"^epoch \d+/", runs[sent + 1], re.M):
+            out = lab.slurm.run(["scancel", "--batch", "--signal=USR1", sub.job_id], cwd=sub.project, check=False)
+            sent += "error" not in out
+            while len(sub.log_text().split("job.sh: training; results")) <= sent + 1:
+                if time.monotonic() > deadline or "done: results in" in sub.log_text():
+                    break
+                time.sleep(0.2)
+        time.sleep(0.2)
     sub.extra["sent"] = sent
 
 
@@ -219,6 +257,28 @@ def test_a_second_signal_during_the_save_loses_nothing(jobs, lab, slurm):
     assert metrics(lab.results(sub)) == metrics(lab.results(jobs["reference"]))
 
 
+# ---- 2b. several tasks at the time limit ---------------------------------------------------------
+# srun --kill-on-bad-exit=1 terminates the ranks still shutting down once the first one exits 3, and
+# reports their status: job.sh must requeue all the same (it failed 2 times in 3 when it read srun's
+# status). Every job is warned STOPS times; each warning is a chance for the race.
+
+
+@pytest.mark.parametrize("name", [f"{shape}-{i}" for shape in MULTI_TASK for i in range(JOBS_PER_SHAPE)])
+def test_several_tasks_requeue_at_every_warning_and_resume_without_loss(name, jobs, lab, slurm):
+    sub = jobs[f"stops-{name}"]
+    result = finished(slurm, sub, timeout=900)
+    sub.extra["watcher"].join(timeout=60)
+    log = sub.log_text()
+    assert sub.extra.get("sent") == STOPS, ("the job ended before every warning", log)
+    assert result["state"] == "COMPLETED", (result, log)
+    assert log.count(f"checkpoint saved; requeueing job {sub.job_id} to resume") == STOPS, log
+    assert "ERROR" not in log and "Traceback" not in log, log
+    assert re.findall(rf"job {sub.job_id} \(run (\d+)\)", log) == [str(i) for i in range(1, STOPS + 2)]
+    reference = jobs["stops-reference"]
+    assert finished(slurm, reference, timeout=900)["state"] == "COMPLETED", reference.log_text()
+    assert metrics(lab.results(sub)) == metrics(lab.results(reference))
+
+
 # ---- 3. sweeps -----------------------------------------------------------------------------------------
 
 
@@ -246,7 +306,8 @@ def test_two_nodes_all_reduce_over_gloo(jobs, slurm):
     result = finished(slurm, sub)
     log = sub.log_text()
     assert result["state"] == "COMPLETED", (result, log)
-    assert re.search(r"2 ranks \(gloo\), rank 0 on n1:\d+", log), log
+    assert re.search(r"2 ranks, rank 0 on n1:\d+", log), log
+    assert "world size 2, backend gloo" in log, "the backend the ranks really use"
     ranks = re.findall(r"rank (\d) of 2 on (\S+): all-reduce sum 3 \(expected 3\)", log)
     assert sorted(r for r, _ in ranks) == ["0", "1"], log
     assert sorted(node for _, node in ranks) == ["n1", "n2"], "one rank per node"
@@ -256,7 +317,7 @@ def test_the_gpu_version_uses_nccl_one_task_per_gpu(bakery, slurm):
     project = bakery.bake(cluster="nibi", gpus_per_node=4, nodes=2, account=ACCOUNT)
     job = (project / "job.sh").read_text()
     assert "#SBATCH --ntasks-per-node=4 " in job and "#SBATCH --gpus-per-node=h100:4 " in job
-    assert "8 ranks (nccl)" in job
+    assert "8 ranks, rank 0 on" in job
     train = "\n".join(p.read_text() for p in (project / "src").rglob("*.py"))
     assert '"nccl"' in train and "set_device" in train
     ok, message = slurm.test_only(project / "job.sh", cwd=project)

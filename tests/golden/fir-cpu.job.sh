@@ -61,10 +61,9 @@ export HF_HOME="${HF_HOME:-$project_space/huggingface}"
 per_node=(srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --kill-on-bad-exit=1)
 
 phase=setup
-requeue_asked=0
 trapped=0
 on_time_limit() {
-  requeue_asked=1 trapped=1
+  trapped=1
   if [[ "$phase" == train ]]; then
     log "time limit in 300 s: asking the training to save a checkpoint"
     scancel --signal=USR1 "$SLURM_JOB_ID" || true
@@ -84,6 +83,8 @@ mkdir -p "$run_dir"
 
 # ---- the work: in the background, so the USR1 trap runs while it trains ----
 phase=train
+stopped="$run_dir/stopped.json" # rank 0 writes it once the checkpoint of a stop is complete
+rm -f "$stopped"
 log "training; results and checkpoints in $run_dir"
 srun --kill-on-bad-exit=1 scripts/job-node.sh train --run-dir "$run_dir" "${train_args[@]}" &
 train_pid=$!
@@ -94,11 +95,13 @@ while [[ "$status" -gt 128 && "$trapped" -eq 1 ]]; do # the trap cut wait short:
   wait "$train_pid" || status=$?
 done
 
-if [[ "$status" -eq 0 ]]; then
-  log "done: results in $run_dir"
-elif [[ "$status" -eq 3 && "$requeue_asked" -eq 1 ]]; then
-  log "checkpoint saved; requeueing job $SLURM_JOB_ID to resume"
+# The marker, not srun's status, says a stop was saved: with several ranks, srun terminates the
+# ranks still shutting down once the first exits 3, and may report their status instead.
+if [[ -f "$stopped" ]]; then
+  log "checkpoint saved; requeueing job $SLURM_JOB_ID to resume (training exited with status $status)"
   scontrol requeue "$SLURM_JOB_ID"
+elif [[ "$status" -eq 0 ]]; then
+  log "done: results in $run_dir"
 else
   die "training exited with status $status; see the lines above"
 fi

@@ -38,7 +38,11 @@ def test_stop_request_only_records_signals() -> None:
         signal.raise_signal(signal.SIGUSR1)
         assert stop and stop.name == "SIGUSR1"
         signal.raise_signal(signal.SIGTERM)  # a second signal: still just a request
-        assert stop and stop.name == "SIGTERM"
+        assert stop and stop.name == "SIGUSR1", "the first signal is the reason"
+        stop.ignore()  # once the stop is agreed
+        signal.raise_signal(signal.SIGTERM)
+        signal.raise_signal(signal.SIGUSR1)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)

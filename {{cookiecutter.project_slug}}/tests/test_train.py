@@ -5,9 +5,11 @@ A stopped-then-resumed run must end with exactly the metrics of a run never stop
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from helpers import (
 from {{ cookiecutter.package_name }} import checkpoint as checkpoint_module
 from {{ cookiecutter.package_name }} import engine as engine_module
 from {{ cookiecutter.package_name }} import train as train_module
-from {{ cookiecutter.package_name }}.checkpoint import CHECKPOINT_NAME
+from {{ cookiecutter.package_name }}.checkpoint import CHECKPOINT_NAME, STOPPED_NAME
 from {{ cookiecutter.package_name }}.engine import Engine
 from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED
 
@@ -126,6 +128,7 @@ def test_short_run_writes_metrics(data_dir: Path, tmp_path: Path, reference: dic
     # a fresh process computes the very same numbers as the in-process reference run
     assert read_metrics(tmp_path) == reference
     assert (tmp_path / CHECKPOINT_NAME).is_file()
+    assert not (tmp_path / STOPPED_NAME).exists(), "stopped.json means a stop, not the end"
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -280,11 +283,36 @@ def test_signalled_process_exits_3_and_resumes(
     (saved,) = lines_starting("\n".join(lines), "checkpoint saved:")
     assert str(tmp_path / CHECKPOINT_NAME) in saved
     assert not (tmp_path / "metrics.json").exists()
+    stopped = json.loads((tmp_path / STOPPED_NAME).read_text(encoding="utf-8"))
+    assert f"step {stopped['step']}," in saved and stopped["signal"] == signals[0].name
 
     result = run_train(data_dir, tmp_path, "--epochs", str(EPOCHS))
     assert result.returncode == 0, result.stderr
     assert len(lines_starting(result.stdout, "resuming from")) == 1
     assert read_metrics(tmp_path) == reference
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.08])
+def test_a_signal_while_shutting_down_after_a_stop_is_ignored(
+    data_dir: Path, tmp_path: Path, delay: float
+) -> None:
+    """srun terminates the other ranks once one exits 3, and Slurm may signal again: a signal
+    that comes after "checkpoint saved", while the process shuts down, must not kill it."""
+    process = start_training(data_dir, tmp_path)
+    try:
+        wait_for_line(process, "epoch 1/")
+        os.kill(process.pid, signal.SIGUSR1)
+        wait_for_line(process, "checkpoint saved:")
+        time.sleep(delay)
+        for _ in range(3):
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGTERM)
+            time.sleep(0.01)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == EXIT_CHECKPOINTED, err
+    assert (tmp_path / STOPPED_NAME).is_file()
 
 
 def test_missing_data_says_how_to_make_it(tmp_path: Path) -> None:

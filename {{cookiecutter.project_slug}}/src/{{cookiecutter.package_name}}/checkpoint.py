@@ -18,6 +18,9 @@ from typing import IO, Any
 
 CHECKPOINT_NAME = "checkpoint.{{ 'pt' if cookiecutter.framework == 'pytorch' else 'npz' }}"
 METRICS_NAME = "metrics.json"
+# Written by rank 0 once the checkpoint of a stop is complete on every rank: job.sh requeues the
+# job when it finds this file, whatever exit status srun reports for the ranks.
+STOPPED_NAME = "stopped.json"
 STOP_SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
 
 
@@ -33,9 +36,16 @@ class StopRequest:
         return self
 
     def _handle(self, signum: int, frame: object) -> None:
-        # Only a plain assignment here: no I/O, no locks. A second signal, even one that
-        # arrives while a checkpoint is being written, only sets the same value again.
-        self.signum = signum
+        # Only a plain assignment here: no I/O, no locks. The first signal is the reason; a
+        # second one, even while a checkpoint is being written, changes nothing.
+        if self.signum is None:
+            self.signum = signum
+
+    def ignore(self) -> None:
+        """From now on the stop signals are ignored: the stop is agreed, and a second signal must
+        not kill the shutdown (at exit, Python puts back the default action of its handlers)."""
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
 
     def __bool__(self) -> bool:
         return self.signum is not None

@@ -147,9 +147,10 @@ class Engine:
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
 
     def describe(self) -> str:
+        backend = dist.get_backend() if self.distributed else "none (one process)"
         return (
             f"PyTorch {torch.__version__}, device {self.device}, {self.threads} CPU threads, "
-            f"world size {self.world_size}"
+            f"world size {self.world_size}, backend {backend}"
         )
 
     def train_step(self, index: np.ndarray) -> None:

@@ -7,11 +7,13 @@ DIR of data holds train.npz and val.npz. RUN_DIR receives the checkpoint after e
 metrics.json at the end. A run resumes by itself from RUN_DIR's checkpoint, and ends with the
 same metrics, bit for bit, as a run that was never interrupted.
 
-Exit codes (job.sh relies on them):
+Exit codes:
     0  done: RUN_DIR/metrics.json is written (also when a signal came too late to matter)
     2  bad input, e.g. no train.npz in the data directory (one line on stderr says what to do)
     3  EXIT_CHECKPOINTED: SIGUSR1 or SIGTERM arrived, a checkpoint was saved at the next step
-       boundary; run the same command again (requeue the job) to go on from there
+       boundary; run the same command again (requeue the job) to go on from there. Rank 0 also
+       writes RUN_DIR/stopped.json then, which is what job.sh reads: with several ranks, srun may
+       report another status for ranks it terminated once the first one exited.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .checkpoint import (
     METRICS_NAME,
+    STOPPED_NAME,
     Progress,
     StopRequest,
     checkpoint_path,
@@ -211,10 +214,13 @@ def train(args: argparse.Namespace, engine: Engine, n_train: int, stop: StopRequ
         while progress.batch_in_epoch < steps:
             # A step boundary: the only place a stop request is acted on.
             if engine.stop_agreed(bool(stop)):
+                stop.ignore()
                 if saved_step != progress.step:
                     engine.save(path, progress, config)
-                if engine.is_main:
-                    reason = stop.name if stop else "a signal on another rank"
+                reason = stop.name if stop else "a signal on another rank"
+                if engine.is_main:  # every rank is past the save: the checkpoint is complete
+                    stopped = {"epoch": progress.epoch, "step": progress.step, "signal": reason}
+                    write_json(args.run_dir / STOPPED_NAME, stopped)
                     print(
                         f"checkpoint saved: epoch {progress.epoch}, step {progress.step}, "
                         f"{path} (on {reason}); exit {EXIT_CHECKPOINTED} to be requeued"
@@ -292,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         engine.close(clean=False)
         raise
+    stop.ignore()  # done or stopped: a late signal must not kill the shutdown
     engine.close()
     return code
 
