@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -541,6 +542,7 @@ def slurm() -> Iterator[LocalSlurm]:
         except SlurmUnavailable as exc:
             _unavailable(f"local Slurm cannot start: {exc}")
         cluster.reset_wheelhouse()  # no wheels left from an earlier session: a test asks for its own
+        shutil.rmtree(cluster.scratch / ".cache", ignore_errors=True)  # nor venvs jobs cached
         try:
             yield cluster
         finally:

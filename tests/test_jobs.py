@@ -215,8 +215,8 @@ def test_end_to_end(name, jobs, lab, slurm):
     result = finished(slurm, sub)
     log = sub.log_text()
     assert result["state"] == "COMPLETED" and result["exit_code"] == 0, (result, log)
-    assert "building the venv in $SLURM_TMPDIR from the wheelhouse" in log
-    assert "build-env.sh: venv ready in " in log and "/env" in log
+    assert "setting up the venv in $SLURM_TMPDIR on each node" in log
+    assert re.search(r"job\.sh: venv ready on every node in [\d.]+ s", log), log
     assert f"staging {dataset_path(slurm, sub.answers)} into $SLURM_TMPDIR/data" in log
     assert "done:" in log and f"done: results in {lab.results(sub)}" in log
     results = lab.results(sub)
@@ -224,8 +224,55 @@ def test_end_to_end(name, jobs, lab, slurm):
     assert any(p.name.startswith("checkpoint") for p in results.iterdir())
     # the per-job $SLURM_TMPDIR (named as on DRAC: <user>.<job id>.0, per node) held the venv, and is gone
     tmpdirs = {n: slurm.localscratch / n / f"{getpass.getuser()}.{sub.job_id}.0" for n in ("n1", "n2")}
-    assert any(f"venv ready in {d}/env" in log for d in tmpdirs.values()), log
+    venv = rf"(built the venv in|venv in) ({'|'.join(re.escape(str(d)) for d in tmpdirs.values())})/env"
+    assert re.search(venv, log), log
     assert not [d for d in tmpdirs.values() if d.exists()]
+
+
+# ---- 1b. the environment cache ---------------------------------------------------------------------
+
+
+def cache_entries(cache: Path) -> list[str]:
+    return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+
+
+def test_array_tasks_racing_for_the_cache_build_it_once(lab, slurm, tmp_path):
+    project, answers = lab.project("cache race", framework="none", **FAST)
+    make_dataset(project, dataset_path(slurm, answers))
+    (project / "sweep.txt").write_text("--seed 0\n--seed 1\n--seed 2\n")
+    cache = tmp_path / "cache"
+    out = slurm.run(["./sweep.sh", "sweep.txt", "3", "--", "--epochs", "1"], cwd=project, env={"ENV_CACHE": str(cache)})
+    array_id = re.search(r"Submitted batch job (\d+)", out).group(1)
+    assert slurm.wait(array_id, timeout=600)["state"] == "COMPLETED"
+    logs = [(project / f"{answers['project_slug']}-{array_id}_{task}.out").read_text() for task in (1, 2, 3)]
+    built = [log for log in logs if "job-node.sh: built the venv in" in log]
+    extracted = [log for log in logs if re.search(r"job-node\.sh: venv in \S+ from the cache", log)]
+    assert len(built) == 1 and len(extracted) == 2, logs
+    assert any("another job builds this venv" in log for log in extracted), "no task waited: no race was run"
+    [key] = cache_entries(cache)
+    assert sorted(p.name for p in (cache / key).iterdir()) == ["env.tar", "env.tar.cksum", "info"]
+
+
+def test_a_damaged_archive_is_never_used_and_is_rebuilt(lab, slurm, tmp_path):
+    project, answers = lab.project("cache damage", framework="none", **FAST)
+    cache = tmp_path / "cache"
+    first = lab.submit(project, answers, ["--epochs", "1"], env={"ENV_CACHE": str(cache)})
+    assert finished(slurm, first)["state"] == "COMPLETED"
+    [key] = cache_entries(cache)
+    archive = cache / key / "env.tar"
+    with archive.open("r+b") as damaged:  # a flipped block in the middle: tar alone would not notice
+        damaged.seek(archive.stat().st_size // 2)
+        damaged.write(b"\0" * 512)
+    second = lab.submit(project, answers, ["--epochs", "1"], env={"ENV_CACHE": str(cache)})
+    result = finished(slurm, second)
+    log = second.log_text()
+    assert result["state"] == "COMPLETED", log
+    assert f"the cached venv {cache / key} is damaged (checksum or archive): rebuilding it" in log
+    assert "job-node.sh: built the venv in" in log and "job-node.sh: cached the venv" in log
+    with archive.open("rb") as rebuilt:
+        crc = subprocess.run(["cksum"], stdin=rebuilt, capture_output=True, text=True, check=True).stdout
+    assert crc == (cache / key / "env.tar.cksum").read_text()
+    assert cache_entries(cache) == [key]
 
 
 # ---- 2. time limit without loss --------------------------------------------------------------------

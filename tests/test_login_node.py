@@ -24,12 +24,29 @@ def project(bakery, slurm, tmp_path_factory) -> Path:
 
 
 def test_setup_cluster_builds_the_venv_from_the_wheelhouse(project, slurm, tmp_path):
-    venv = tmp_path / "venv"
-    out = slurm.run(["scripts/setup-cluster.sh"], cwd=project, env={"VENV": str(venv)})
+    venv, cache = tmp_path / "venv", tmp_path / "cache"
+    env = {"VENV": str(venv), "ENV_CACHE": str(cache)}
+    out = slurm.run(["scripts/setup-cluster.sh"], cwd=project, env=env)
     assert f"build-env.sh: venv ready in {venv}" in out
     check = "import numpy, sys; print(sys.version_info[:2], numpy.__file__)"
     printed = subprocess.run([str(venv / "bin/python"), "-c", check], capture_output=True, text=True, check=True)
     assert printed.stdout.startswith("(3, 11)") and str(venv) in printed.stdout
+    # a venv made here for the first time fills the jobs' cache, so the first job starts warm
+    [entry] = cache.iterdir()
+    assert "job-node.sh: cached the venv: " in out
+    assert f"path={venv}\n" in (entry / "info").read_text()
+    # run again, it leaves both the venv (and what you installed in it) and the cache alone
+    (venv / "mine.txt").write_text("kept\n")
+    again = slurm.run(["scripts/setup-cluster.sh"], cwd=project, env=env)
+    assert "cached the venv" not in again and (venv / "mine.txt").read_text() == "kept\n"
+    # a job's venv from that archive works in full at its new place: imports, pip, console scripts
+    moved = tmp_path / "job" / "env"
+    job = slurm.shell(f"module load python/3.11 && scripts/job-node.sh build-env {moved}", cwd=project,
+                      env={"ENV_CACHE": str(cache)})
+    assert f"venv in {moved} from the cache {entry}" in job.stdout, job.stdout + job.stderr
+    for command in (["python", "-c", "import numpy"], ["pip", "--version"], ["numpy-config", "--version"]):
+        subprocess.run([str(moved / "bin" / command[0]), *command[1:]], check=True, capture_output=True)
+    assert not [p for p in (moved / "bin").iterdir() if p.is_file() and str(venv).encode() in p.read_bytes()]
 
 
 def test_setup_cluster_names_the_missing_wheel(project, slurm, tmp_path):

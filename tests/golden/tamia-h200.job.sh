@@ -78,8 +78,10 @@ on_time_limit() {
 }
 trap on_time_limit USR1
 
-log "building the venv in \$SLURM_TMPDIR from the wheelhouse"
+log "setting up the venv in \$SLURM_TMPDIR on each node, from the environment cache or the wheelhouse"
+setup_start="$(date +%s.%N)"
 "${per_node[@]}" scripts/job-node.sh build-env
+log "venv ready on every node in $(awk -v a="$setup_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
 log "staging $dataset_archive into \$SLURM_TMPDIR/data"
 "${per_node[@]}" scripts/job-node.sh stage-data "$dataset_archive"
 mkdir -p "$run_dir"

@@ -1,15 +1,158 @@
 #!/bin/bash
+{%- set c = drac.cluster(cookiecutter.cluster) %}
 # One node's share of job.sh, run through srun so that $SLURM_TMPDIR is that node's local disk:
-#   job-node.sh build-env            venv in $SLURM_TMPDIR/env from the wheelhouse
+#   job-node.sh build-env [DIR]      the venv in DIR (default $SLURM_TMPDIR/env): from the
+#                                    environment cache, or built from the wheelhouse, then cached
+#   job-node.sh cache-env DIR        cache the freshly built venv in DIR (scripts/setup-cluster.sh)
 #   job-node.sh stage-data ARCHIVE   extract the dataset archive into $SLURM_TMPDIR/data
 #   job-node.sh train [ARGS...]      run the training in that venv, on that data
+#
+# The environment cache keeps one archive per cluster, CPU type, Python and requirements.txt in
+#   $ENV_CACHE, by default {{ c.env_cache }}   (ENV_CACHE=off: build every time)
+# The first job, or scripts/setup-cluster.sh, builds the venv and publishes it under a temporary
+# name with its checksum (cksum: CRC and size, as fast as the disk), then renames it; later jobs extract it in seconds and point it at its
+# new place. One job builds a missing environment at a time; the others wait for it. A damaged
+# archive is never used: it is rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-action="${1:?usage: job-node.sh build-env | stage-data ARCHIVE | train [ARGS...]}"
+action="${1:?usage: job-node.sh build-env [DIR] | cache-env DIR | stage-data ARCHIVE | train [ARGS...]}"
 shift
+say() { printf '%s job-node.sh: %s\n' "$(date +%H:%M:%S)" "$*"; }
+cache_root="${ENV_CACHE:-{{ c.env_cache }}}"
+wait_limit="${ENV_CACHE_WAIT:-1800}" # seconds to wait for another job's build; older locks are stale
+held_lock=""                          # the lock this process holds, removed however it exits
+trap 'if [[ -n "$held_lock" ]]; then rm -rf "$held_lock"; fi' EXIT
+
+env_key() { # what the venv depends on, hashed: the cluster, its CPU type, the Python, the packages
+  {
+    printf '%s\n' "${CC_CLUSTER:-{{ cookiecutter.cluster }}}" "${RSNT_ARCH:-}" "${EBVERSIONGENTOO:-}"
+    python -c 'import sys; print(sys.version)'
+    cat requirements.txt
+  } | sha256sum | cut -c1-16
+}
+
+relocate() { # DIR OLD: the venv now in DIR was built in OLD; point its scripts at DIR
+  "$1/bin/python" - "$1" "$2" <<'PY'
+import os
+import sys
+
+new, old = (os.fsencode(path) for path in sys.argv[1:3])
+scripts = os.path.join(new, b"bin")
+for name in os.listdir(scripts):
+    path = os.path.join(scripts, name)
+    if os.path.islink(path) or not os.path.isfile(path):
+        continue
+    with open(path, "rb") as script:
+        text = script.read()
+    if old in text:
+        with open(path, "wb") as script:
+            script.write(text.replace(old, new))
+PY
+}
+
+extract() { # ENTRY DIR: the cached venv into DIR, checksummed as it is read; fails if damaged
+  local entry="$1" dir="$2" summer actual
+  mkdir -p "$dir"
+  cksum <"$entry/env.tar" >"$dir.cksum" &
+  summer=$!
+  tar -xf "$entry/env.tar" -C "$dir" || {
+    wait "$summer" || true
+    return 1
+  }
+  wait "$summer" || return 1
+  actual="$(cat "$dir.cksum")"
+  rm -f "$dir.cksum"
+  [[ -n "$actual" && "$actual" == "$(cat "$entry/env.tar.cksum" 2>/dev/null)" ]] || return 1
+  relocate "$dir" "$(sed -n 's/^path=//p' "$entry/info")"
+}
+
+publish() { # DIR ENTRY: the venv in DIR as the cache entry; written aside, then renamed in place
+  local dir="$1" entry="$2" tmp
+  tmp="$(mktemp -d "$entry.tmp.XXXXXX")"
+  tar -cf "$tmp/env.tar" -C "$dir" .
+  cksum <"$tmp/env.tar" >"$tmp/env.tar.cksum"
+  printf 'path=%s\nbuilt=%s\nby=%s\n' "$dir" "$(date -Iseconds)" "job ${SLURM_JOB_ID:-none} on $(hostname)" >"$tmp/info"
+  chmod -R go+rX "$tmp"
+  if mv -T "$tmp" "$entry" 2>/dev/null; then
+    say "cached the venv: $entry/env.tar ($(du -sh "$entry/env.tar" | cut -f1))"
+  else
+    rm -rf "$tmp" # another job published it first
+  fi
+}
+
+build() { # DIR: the venv from the wheelhouse (scripts/build-env.sh), timed
+  local start=$SECONDS
+  scripts/build-env.sh "$1"
+  say "built the venv in $1 from the wheelhouse in $((SECONDS - start)) s"
+}
+
+build_env() { # DIR: from the cache, or built (and cached when this job is the one to build it)
+  local dir="$1" start=$SECONDS key entry lock
+  if [[ "$cache_root" == off ]]; then
+    build "$dir"
+    return
+  fi
+  key="$(env_key)"
+  entry="$cache_root/$key"
+  lock="$entry.lock"
+  if [[ -e "$dir" && -n "$(ls -A "$dir")" ]]; then
+    say "ERROR: $dir exists and is not empty: the venv goes into a new folder"
+    exit 1
+  fi
+  if [[ -f "$entry/env.tar" ]]; then
+    if extract "$entry" "$dir"; then
+      say "venv in $dir from the cache $entry in $((SECONDS - start)) s"
+      return
+    fi
+    rm -rf "$dir" "$dir.cksum"
+    say "the cached venv $entry is damaged (checksum or archive): rebuilding it"
+    mv -T "$entry" "$entry.damaged.$$" 2>/dev/null && rm -rf "$entry.damaged.$$"
+  fi
+  mkdir -p "$cache_root"
+  if [[ -d "$lock" && -n "$(find "$lock" -maxdepth 0 -mmin "+$((wait_limit / 60))" 2>/dev/null)" ]]; then
+    say "removing a stale lock $lock ($(cat "$lock/owner" 2>/dev/null))"
+    rm -rf "$lock"
+  fi
+  if mkdir "$lock" 2>/dev/null; then # mkdir is atomic on every file system: one builder
+    held_lock="$lock"
+    printf '%s\n' "job ${SLURM_JOB_ID:-none} on $(hostname)" >"$lock/owner"
+    build "$dir"
+    publish "$dir" "$entry"
+    rm -rf "$lock"
+    held_lock=""
+    return
+  fi
+  say "another job builds this venv ($(cat "$lock/owner" 2>/dev/null || echo unknown)): waiting for it"
+  while [[ -d "$lock" && ! -f "$entry/env.tar" && $((SECONDS - start)) -lt "$wait_limit" ]]; do
+    sleep 5
+  done
+  if [[ -f "$entry/env.tar" ]] && extract "$entry" "$dir"; then
+    say "venv in $dir from the cache $entry in $((SECONDS - start)) s"
+    return
+  fi
+  rm -rf "$dir" "$dir.cksum"
+  say "no cached venv came: building one for this job only"
+  build "$dir"
+}
+
+cache_env() { # DIR: publish the venv in DIR unless the cache has one for this key, or one is built
+  local entry
+  [[ "$cache_root" != off ]] || return 0
+  entry="$cache_root/$(env_key)"
+  [[ ! -f "$entry/env.tar" ]] || return 0
+  mkdir -p "$cache_root"
+  if mkdir "$entry.lock" 2>/dev/null; then
+    held_lock="$entry.lock"
+    publish "$1" "$entry"
+  fi
+}
+
 case "$action" in
   build-env)
-    scripts/build-env.sh "$SLURM_TMPDIR/env"
+    build_env "${1:-$SLURM_TMPDIR/env}"
+    ;;
+  cache-env)
+    cache_env "${1:?cache-env needs the venv folder}"
     ;;
   stage-data)
     mkdir -p "$SLURM_TMPDIR/data"
