@@ -1,6 +1,11 @@
 """Jinja extension: the template's Python (``drac_template``) as the global ``drac``, the
-``shquote`` filter for every user value placed in a shell script, and the project's provenance
-(``.cruft.json``).
+``shquote`` filter for every user value placed in a shell script, the project's provenance
+(``.cruft.json``), the answers' validation before anything is written, and a sandbox.
+
+Cookiecutter renders every answer given on its command line as a Jinja template, before any hook
+runs; in a plain environment ``{{ cycler.__init__.__globals__.os.system(...) }}`` in a description
+would run. This extension turns each environment it is loaded into a sandboxed one, in which such
+an answer fails with "Unable to render variable" instead (see the README's security section).
 
 Keep this file small and stable: ``cruft update`` renders two template commits in one process and
 imports it once, so the code that changes between versions lives in ``drac_template``, which is
@@ -18,7 +23,9 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+from jinja2.exceptions import TemplateSyntaxError, UndefinedError
 from jinja2.ext import Extension
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent
 # Keys cookiecutter adds about one run on one machine: not answers, not recorded.
@@ -32,7 +39,7 @@ def fresh_package() -> ModuleType:
     sys.path.insert(0, str(TEMPLATE_ROOT))
     try:
         package = importlib.import_module("drac_template")
-        for module in ("clusters", "plan"):
+        for module in ("clusters", "plan", "rules"):
             importlib.import_module(f"drac_template.{module}")
         return package
     finally:
@@ -103,9 +110,49 @@ def cruft_json(context: dict[str, Any]) -> str:
     return json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": "))
 
 
+class UnsafeAnswer(UndefinedError):
+    """What the sandbox refused: an UndefinedError, so that cookiecutter reports it in one line
+    ("Unable to render variable ...") rather than with a traceback."""
+
+
+class _Sandboxed(SandboxedEnvironment):
+    """Mixed in front of cookiecutter's environment class: Jinja's sandbox, its refusals raised
+    as UnsafeAnswer."""
+
+    def unsafe_undefined(self, obj, attribute):
+        return self.undefined(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe",
+                              name=attribute, obj=obj, exc=UnsafeAnswer)
+
+    def call(self, context, obj, *args, **kwargs):
+        try:
+            return super().call(context, obj, *args, **kwargs)
+        except SecurityError as refused:
+            raise UnsafeAnswer(str(refused)) from None
+
+    def from_string(self, source, *args, **kwargs):
+        """Cookiecutter renders each answer with this: broken Jinja in one ("{% raw %}" alone) is
+        reported as the answer that cannot be rendered, not as a traceback."""
+        try:
+            return super().from_string(source, *args, **kwargs)
+        except TemplateSyntaxError as broken:
+            raise UnsafeAnswer(f"{broken.message} (Jinja syntax in an answer)") from None
+
+
+def sandbox(environment) -> None:
+    """Make ``environment`` (already built by cookiecutter) a sandboxed one, in place."""
+    if environment.sandboxed:
+        return
+    cls = type(environment)
+    environment.__class__ = type(f"Sandboxed{cls.__name__}", (_Sandboxed, cls), {})
+    environment.sandboxed = True
+    environment.binop_table = dict(SandboxedEnvironment.default_binop_table)
+    environment.unop_table = dict(SandboxedEnvironment.default_unop_table)
+
+
 class DracExtension(Extension):
     def __init__(self, environment):
         super().__init__(environment)
+        sandbox(environment)
         drac = fresh_package()
         clusters, plan = drac.clusters, drac.plan
         environment.filters["shquote"] = shquote
@@ -124,4 +171,5 @@ class DracExtension(Extension):
             project_space=plan.project_space,
             gpu_type=plan.gpu_type,
             default_account=plan.default_account,
+            check=drac.rules.check_answers,
         )

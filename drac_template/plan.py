@@ -39,11 +39,18 @@ def gpu_facts(answers: Mapping[str, Any]) -> dict[str, Any] | None:
     return facts
 
 
+SLUG_LENGTH = 64
+
+
 def slug(name: str) -> str:
-    """A folder and package name from a project name: 'My ML Project (v2)' -> 'my_ml_project_v2'."""
+    """A folder and package name from a project name: 'My ML Project (v2)' -> 'my_ml_project_v2';
+    at most SLUG_LENGTH characters, cut between words."""
     words = re.findall(r"[a-z0-9]+", name.lower())
     text = "_".join(words) or "project"
-    return f"project_{text}" if text[0].isdigit() else text
+    text = f"project_{text}" if text[0].isdigit() else text
+    while len(text) > SLUG_LENGTH and "_" in text:
+        text = text.rsplit("_", 1)[0]
+    return text[:SLUG_LENGTH]
 
 
 def project_space(answers: Mapping[str, Any]) -> str:
@@ -86,27 +93,48 @@ def default_gpus_per_node(answers: Mapping[str, Any]) -> int:
     return allowed[0]
 
 
+def gpu_node(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """About what one node of the chosen GPU holds: the per-GPU shares times its GPUs (the wiki's
+    shares divide each node among its GPUs)."""
+    gpu = clusters.cluster(answers["cluster"])["gpus"][gpu_type(answers)]
+    most = max(gpu["per_node"])
+    return {"gpus": most, "cores": gpu["cpus"] * most,
+            "mem": units.format_mem(units.mem_megabytes(gpu["mem"]) * most)}
+
+
+def whole_gpu_node(answers: Mapping[str, Any]) -> bool:
+    """The job takes every GPU of its nodes (so their memory too: --mem=0)."""
+    gpus = _int(answers.get("gpus_per_node"))
+    if not gpus or str(answers.get("mig_slice", "none")) != "none" or gpu_facts(answers) is None:
+        return False
+    return gpus == gpu_node(answers)["gpus"]
+
+
 def default_cpus_per_task(answers: Mapping[str, Any]) -> int:
     facts = clusters.cluster(answers["cluster"])
     if _int(answers.get("gpus_per_node")) == 0:
         whole = facts["whole_node"] or {}
-        node = facts["cpu_node"]  # None on GPU-only clusters, where validation refuses a CPU job
-        return node["cores"] if node and whole.get("cpu_jobs_whole_node") else 4
+        return facts["cpu_node"]["cores"] if whole.get("cpu_jobs_whole_node") else 4
     gpu = gpu_facts(answers)
     return gpu["cpus"] if gpu else 1
 
 
 def default_mem(answers: Mapping[str, Any]) -> str:
+    """4G per core for a CPU job (or the node, where CPU jobs take whole nodes); the cluster's
+    share per GPU times the GPUs; 0 (all of it: Best_practices_for_job_submission) for a whole
+    GPU node, whose usable memory is below the nominal figure."""
     gpus = _int(answers.get("gpus_per_node"))
     facts = clusters.cluster(answers["cluster"])
     if gpus == 0:
         whole = facts["whole_node"] or {}
-        if facts["cpu_node"] and whole.get("cpu_jobs_whole_node"):
+        if whole.get("cpu_jobs_whole_node"):
             return facts["cpu_node"]["mem"]
         return units.format_mem(4 * 1024 * _int(answers.get("cpus_per_task"), 1))
     gpu = gpu_facts(answers)
     if gpu is None:
         return "4G"
+    if whole_gpu_node(answers):
+        return units.WHOLE_NODE_MEM
     per_gpu = units.mem_megabytes(gpu["mem"])
     return units.format_mem(per_gpu * (1 if answers.get("mig_slice", "none") != "none" else gpus))
 

@@ -122,7 +122,8 @@ def read_state(project: Path) -> dict[str, Any]:
         if not isinstance(answers, dict):
             raise TypeError("context.cookiecutter is not an object")
     except (ValueError, KeyError, TypeError) as exc:
-        raise Refusal(f"{path} is not a cruft state file ({exc}): restore it with: git checkout -- {STATE_FILE}") from None
+        raise Refusal(f"{path} is not a cruft state file ({exc}): restore it with: "
+                      f"git checkout -- {STATE_FILE}") from None
     return state
 
 
@@ -186,13 +187,17 @@ from pathlib import Path
 
 template, request_file, out, result_file = sys.argv[1:5]
 sys.path.insert(0, template)
+from cookiecutter.exceptions import FailedHookException
 from cookiecutter.generate import generate_context, generate_files
 from cookiecutter.prompt import prompt_for_config
 
 request = json.loads(Path(request_file).read_text(encoding="utf-8"))
 context = generate_context(context_file=str(Path(template) / "cookiecutter.json"),
                            extra_context=request["answers"])
-context["cookiecutter"] = prompt_for_config(context, no_input=True)
+try:
+    context["cookiecutter"] = prompt_for_config(context, no_input=True)
+except FailedHookException as refused:  # the answers' check, with the bake's own words
+    sys.exit(str(refused))
 context["cookiecutter"]["_template"] = request["template"]
 context["cookiecutter"]["_commit"] = request["commit"]
 project = generate_files(repo_dir=template, context=context, output_dir=out, overwrite_if_exists=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -42,8 +43,21 @@ def _warning(field: str, value: Any, rule: str, example: str = "") -> list[Probl
 # ---- names -------------------------------------------------------------------------------------
 
 
+NAME_LENGTH = plan.SLUG_LENGTH  # a folder, a package and log names (<name>-<job id>.out) stay well under 255 bytes
+# Top-level modules a job imports besides the package: with src/ first on the path, a package of
+# the same name would be imported in their place. The standard library, what requirements.txt
+# installs (and what it pulls in), and the test tools.
+TAKEN_NAMES = frozenset(sys.stdlib_module_names) | {
+    "numpy", "torch", "torchvision", "wandb", "tensorboard", "tensorboardX", "sympy", "mpmath",
+    "networkx", "jinja2", "markupsafe", "filelock", "fsspec", "typing_extensions", "triton",
+    "pytest", "pluggy", "iniconfig", "packaging", "setuptools", "pkg_resources", "pip", "helpers",
+    "conftest", "tests", "test",
+}
+
+
 def check_identifier(field: str, value: str) -> list[Problem]:
-    """project_slug and package_name: a Python identifier that is not a keyword."""
+    """project_slug and package_name: a Python identifier that is not a keyword; the package
+    name also must not shadow a module the job imports."""
     if not value.isidentifier() or keyword.iskeyword(value) or not value.isascii():
         return _error(
             field, value,
@@ -51,15 +65,39 @@ def check_identifier(field: str, value: str) -> list[Problem]:
             "with a digit) that is not a Python keyword",
             "my_ml_project",
         )
+    if len(value) > NAME_LENGTH:
+        return _error(field, value, f"expected at most {NAME_LENGTH} characters, not {len(value)}", "my_ml_project")
+    if field == "package_name" and value in TAKEN_NAMES:
+        return _error(field, value, f"a module named {value} already exists (the standard library, a package the "
+                      "project installs or its tests): the package would hide it", f"{value}_study")
     return []
 
 
-_USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+FREE_TEXT_LENGTH = {"project_name": 200, "description": 1000, "author_name": 200}
+
+
+def check_free_text(field: str, value: str) -> list[Problem]:
+    """project_name, description, author_name: any text, as data; it must be writable as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _error(field, value, "expected UTF-8 text: it holds bytes that are not (an encoding problem "
+                      "in the terminal?)", "My ML Project")
+    if "\0" in value:
+        return _error(field, value, "expected text without NUL characters", "My ML Project")
+    if len(value) > FREE_TEXT_LENGTH[field]:
+        return _error(field, value[:40] + "...", f"expected at most {FREE_TEXT_LENGTH[field]} characters, "
+                      f"not {len(value)}", "My ML Project")
+    return []
+
+
+# Whole matches only (re.fullmatch: "$" would let a final newline through), ASCII digits only.
+_USERNAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
 def check_username(value: str) -> list[Problem]:
-    if not _USERNAME.match(value):
+    if not _USERNAME.fullmatch(value):
         return _error("username", value, "expected a CCDB user name: lowercase letters, digits, '_' or '-'", "jsmith")
     return []
 
@@ -67,7 +105,7 @@ def check_username(value: str) -> list[Problem]:
 def check_email(field: str, value: str, *, optional: bool) -> list[Problem]:
     if optional and value == "":
         return []
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         rule = "expected an email address" + (" or nothing (no mail)" if optional else "")
         return _error(field, value, rule, "jsmith@example.ca")
     return []
@@ -75,16 +113,17 @@ def check_email(field: str, value: str, *, optional: bool) -> list[Problem]:
 
 # ---- Python ------------------------------------------------------------------------------------
 
-_PYTHON = re.compile(r"^(?P<major>\d+)\.(?P<minor>\d+)(\.(?P<patch>\d+))?$")
+_PYTHON = re.compile(r"(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(\.(?P<patch>[0-9]+))?")
 
 
 def check_python_version(value: str) -> list[Problem]:
-    """X.Y or X.Y.Z naming a python module DRAC offers under the standard environment."""
+    """X.Y (the module's default X.Y.Z) or X.Y.Z naming a python module of the standard environment."""
     facts = clusters.python()
     modules = facts["modules"]
     offered = sorted({".".join(m.split(".")[:2]) for m in modules}, key=lambda v: tuple(map(int, v.split("."))))
-    rule = f"expected X.Y or X.Y.Z naming a DRAC python module ({', '.join(modules)})"
-    match = _PYTHON.match(value)
+    rule = (f"expected X.Y or X.Y.Z naming a python module of {facts['stdenv']} "
+            f"({', '.join(modules)}; X.Y loads the newest X.Y.Z)")
+    match = _PYTHON.fullmatch(value)
     if not match:
         return _error("python_version", value, rule, "3.12")
     minor = f"{match['major']}.{match['minor']}"
@@ -110,7 +149,7 @@ def check_python_version(value: str) -> list[Problem]:
 
 # ---- account -----------------------------------------------------------------------------------
 
-_ACCOUNT = re.compile(r"^(?P<prefix>[a-z]+)-(?P<name>[a-z0-9]+(-[a-z0-9]+)*)(_(?P<suffix>cpu|gpu))?$")
+_ACCOUNT = re.compile(r"(?P<prefix>[a-z]+)-(?P<name>[a-z0-9]+(-[a-z0-9]+)*)(_(?P<suffix>cpu|gpu))?")
 
 
 def check_account(value: str, cluster: str, gpus_per_node: int) -> list[Problem]:
@@ -118,7 +157,7 @@ def check_account(value: str, cluster: str, gpus_per_node: int) -> list[Problem]
     ai = clusters.is_ai_cluster(cluster)
     name = clusters.cluster(cluster)["name"]
     example = "aip-someprof" if ai else "def-someprof"
-    match = _ACCOUNT.match(value)
+    match = _ACCOUNT.fullmatch(value)
     if not match or match["prefix"] not in prefixes:
         return _error(
             "account", value,
@@ -153,12 +192,12 @@ def check_account(value: str, cluster: str, gpus_per_node: int) -> list[Problem]
 
 # ---- resources ---------------------------------------------------------------------------------
 
-_WHOLE = re.compile(r"^\d+$")
+_WHOLE = re.compile(r"[0-9]+")
 
 
 def _count(field: str, value: Any, minimum: int) -> tuple[int | None, list[Problem]]:
-    text = str(value).strip()
-    if not _WHOLE.match(text) or int(text) < minimum:
+    text = str(value)
+    if not _WHOLE.fullmatch(text) or int(text) < minimum:
         return None, _error(field, value, f"expected a whole number, at least {minimum}", str(max(minimum, 1)))
     return int(text), []
 
@@ -188,8 +227,61 @@ def check_mem_format(value: str) -> list[Problem]:
     return []
 
 
+def _check_cpu_job(answers: Mapping[str, Any], cpus: int, mem_mb: float) -> list[Problem]:
+    """A CPU-only job: whole nodes where the cluster says so; memory up to its largest node type."""
+    facts = clusters.cluster(answers["cluster"])
+    name, node, whole = facts["name"], facts["cpu_node"], facts["whole_node"] or {}
+    slice_, chosen = str(answers.get("mig_slice", "none")), str(answers.get("gpu_type", "default"))
+    if chosen != "default" or slice_ != "none":
+        field, value = ("mig_slice", slice_) if slice_ != "none" else ("gpu_type", chosen)
+        return _error(field, value, "a CPU-only job (gpus_per_node 0) takes no GPU model or MIG slice",
+                      "default" if field == "gpu_type" else "none")
+    problems: list[Problem] = []
+    if not facts["cpu_only_nodes"]:
+        problems += _warning("gpus_per_node", 0, f"{name} has no CPU-only nodes: the job would hold a GPU node "
+                             "and leave its GPUs idle; a general-purpose cluster (Fir, Nibi, Narval, Rorqual) suits it",
+                             str(plan.default_gpus_per_node({**answers, "gpus_per_node": "1"})))
+    if whole.get("cpu_jobs_whole_node") and cpus != node["cores"]:
+        problems += _error("cpus_per_task", cpus, f"{name} gives CPU jobs whole {node['cores']}-core nodes",
+                           str(node["cores"]))
+    elif cpus > node["cores"]:
+        problems += _error("cpus_per_task", cpus, f"a {name} CPU node has {node['cores']} cores",
+                           str(min(node["cores"], 4)))
+    if whole.get("memory_request_refused") or mem_mb == 0:
+        return problems
+    types = [node, *facts["large_mem_nodes"]]
+    fitting = [t for t in types if units.mem_megabytes(t["mem"]) >= mem_mb]
+    if not fitting:
+        largest = max(types, key=lambda t: units.mem_megabytes(t["mem"]))
+        problems += _error("mem", answers["mem"], f"{name}'s largest nodes have {largest['mem']}", largest["mem"])
+    elif fitting[0] is not node:
+        kinds = " or ".join(f"{t['mem']} ({t['count']} nodes)" for t in fitting)
+        problems += _warning("mem", answers["mem"], f"more than a regular {name} CPU node's {node['mem']}: only its "
+                             f"large-memory nodes fit, {kinds}, and jobs wait longer for them", node["mem"])
+    return problems
+
+
+def _check_node_count(answers: Mapping[str, Any], nodes: int, gpus: int) -> list[Problem]:
+    facts = clusters.cluster(answers["cluster"])
+    limits = facts["node_limits"]
+    if not limits:
+        return []
+    kind = "gpu_nodes" if gpus else "cpu_nodes"
+    label = "GPU" if gpus else "CPU"
+    default, allocated = limits[kind], limits[f"{kind}_with_allocation"]
+    if nodes > allocated:
+        return _error("nodes", nodes, f"{facts['name']} allows at most {allocated} {label} nodes per job, "
+                      f"even with an allocation", str(default))
+    if nodes > default:
+        return _warning("nodes", nodes, f"{facts['name']} allows {default} {label} nodes per job by default; "
+                        f"up to {allocated} needs an allocation (RAC)", str(default))
+    return []
+
+
 def check_resources(answers: Mapping[str, Any]) -> list[Problem]:
-    """GPUs, MIG, nodes, cores and memory against the chosen cluster."""
+    """GPUs, MIG, nodes, cores and memory against the chosen cluster. Above the cluster's per-GPU
+    share of cores or memory is a warning (it is charged against priority); above what a node
+    has is an error."""
     cluster = answers["cluster"]
     facts = clusters.cluster(cluster)
     name = facts["name"]
@@ -202,30 +294,13 @@ def check_resources(answers: Mapping[str, Any]) -> list[Problem]:
     if problems or gpus is None or nodes is None or cpus is None:
         return problems
     mem_mb = units.mem_megabytes(str(answers["mem"]))
+    problems += _check_node_count(answers, nodes, gpus)
+    if gpus == 0:
+        return problems + _check_cpu_job(answers, cpus, mem_mb)
+
     slice_ = str(answers.get("mig_slice", "none"))
     chosen = str(answers.get("gpu_type", "default"))
     gpu_kind = plan.gpu_type(answers)
-
-    if gpus == 0:
-        if facts["cpu_node"] is None:
-            return _error("gpus_per_node", 0, f"{name} has GPU nodes only: a CPU-only job is refused there",
-                          str(plan.default_gpus_per_node(answers)))
-        if chosen != "default" or slice_ != "none":
-            field, value = ("mig_slice", slice_) if slice_ != "none" else ("gpu_type", chosen)
-            return _error(field, value, "a CPU-only job (gpus_per_node 0) takes no GPU model or MIG slice",
-                          "default" if field == "gpu_type" else "none")
-        node = facts["cpu_node"]
-        if whole.get("cpu_jobs_whole_node") and cpus != node["cores"]:
-            problems += _error("cpus_per_task", cpus,
-                               f"{name} gives CPU jobs whole {node['cores']}-core nodes", str(node["cores"]))
-        elif cpus > node["cores"]:
-            problems += _error("cpus_per_task", cpus, f"a {name} CPU node has {node['cores']} cores",
-                               str(min(node["cores"], 4)))
-        node_mb = units.mem_megabytes(node["mem"])
-        if not whole.get("memory_request_refused") and mem_mb > node_mb:
-            problems += _error("mem", answers["mem"], f"a {name} CPU node has {node['mem']}", "16G")
-        return problems
-
     if gpu_kind not in facts["gpus"]:
         return _error("gpu_type", chosen, f"{name} has {', '.join(facts['gpus'])} GPUs", facts["default_gpu"])
     gpu = facts["gpus"][gpu_kind]
@@ -246,7 +321,7 @@ def check_resources(answers: Mapping[str, Any]) -> list[Problem]:
             if len(allowed) == 1:
                 rule = f"{name} takes exactly {allowed[0]} {gpu_kind} GPUs per node (whole nodes)"
             elif allowed == list(range(allowed[0], allowed[-1] + 1)):
-                rule = f"{name} has {allowed[-1]} {gpu_kind} GPUs per node: use 0 to {allowed[-1]}"
+                rule = f"{name} has {allowed[-1]} {gpu_kind} GPUs per node: use {allowed[0]} to {allowed[-1]}"
             else:
                 rule = f"{name} takes {' or '.join(map(str, allowed))} {gpu_kind} GPUs per node"
             if nodes > 1 and whole.get("multi_node_gpus_per_node"):
@@ -254,25 +329,39 @@ def check_resources(answers: Mapping[str, Any]) -> list[Problem]:
             return _error("gpus_per_node", gpus, rule, str(allowed[0]))
         per_gpu_cpus, per_gpu_mem, label = gpu["cpus"], gpu["mem"], f"each {gpu_kind}"
 
+    node = plan.gpu_node(answers)
+    tasks = 1 if slice_ != "none" else gpus
     if whole.get("fixed_cpus_per_gpu"):
         if cpus != per_gpu_cpus:
             problems += _error("cpus_per_task", cpus,
                                f"{name} gives {label} exactly {per_gpu_cpus} cores (one task per GPU)",
                                str(per_gpu_cpus))
-    elif cpus > per_gpu_cpus:
+    elif cpus * tasks > node["cores"]:
         problems += _error("cpus_per_task", cpus,
-                           f"{name} recommends at most {per_gpu_cpus} cores for {label} (one task per GPU); "
-                           "more is charged against your priority",
+                           f"a {name} {gpu_kind} node has {node['cores']} cores: {tasks} task(s) of {cpus} do not fit",
                            str(per_gpu_cpus))
+    elif cpus > per_gpu_cpus:
+        problems += _warning("cpus_per_task", cpus,
+                             f"{name} recommends at most {per_gpu_cpus} cores for {label} (one task per GPU); "
+                             "more is charged against your priority",
+                             str(per_gpu_cpus))
     if whole.get("memory_request_refused"):
         return problems  # job.sh writes no --mem there
-    n_for_mem = 1 if slice_ != "none" else gpus
-    limit_mb = units.mem_megabytes(per_gpu_mem) * n_for_mem
-    if mem_mb > limit_mb:
-        problems += _error("mem", answers["mem"],
-                           f"{name} recommends at most {per_gpu_mem} per GPU ({units.format_mem(limit_mb)} "
-                           f"for {n_for_mem}); more is charged against your priority",
+    limit_mb = units.mem_megabytes(per_gpu_mem) * tasks
+    if mem_mb == 0:
+        if not plan.whole_gpu_node(answers):
+            problems += _warning("mem", answers["mem"],
+                                 f"0 asks for all of the node's memory ({node['mem']}) for {tasks} of its "
+                                 f"{max(gpu['per_node'])} GPUs; more than {units.format_mem(limit_mb)} is charged "
+                                 "against your priority", units.format_mem(limit_mb))
+    elif mem_mb > units.mem_megabytes(node["mem"]):
+        problems += _error("mem", answers["mem"], f"a {name} {gpu_kind} node has about {node['mem']}",
                            units.format_mem(limit_mb))
+    elif mem_mb > limit_mb:
+        problems += _warning("mem", answers["mem"],
+                             f"{name} recommends at most {per_gpu_mem} per GPU ({units.format_mem(limit_mb)} "
+                             f"for {tasks}); more is charged against your priority",
+                             units.format_mem(limit_mb))
     return problems
 
 
@@ -291,6 +380,8 @@ def validate(answers: Mapping[str, Any]) -> list[Problem]:
     ``auto`` are derived first (``plan.resolve``); a problem with one is marked ``auto``."""
     text = {key: str(value) for key, value in answers.items()}
     problems: list[Problem] = []
+    for field in FREE_TEXT_LENGTH:
+        problems += check_free_text(field, text[field])
     problems += check_identifier("project_slug", text["project_slug"])
     problems += check_identifier("package_name", text["package_name"])
     problems += check_email("author_email", text["author_email"], optional=False)
@@ -303,7 +394,7 @@ def validate(answers: Mapping[str, Any]) -> list[Problem]:
     problems += check_python_version(text["python_version"])
     auto = [key for key in plan.derived_fields(text) if key in plan.AUTO_FIELDS]
     text = {key: str(value) for key, value in plan.resolve(text).items()}
-    gpus = int(text["gpus_per_node"]) if _WHOLE.match(text["gpus_per_node"].strip()) else 1
+    gpus = int(text["gpus_per_node"]) if _WHOLE.fullmatch(text["gpus_per_node"]) else 1
     problems += check_account(text["account"], text["cluster"], gpus)
     problems += check_resources(text)
     problems += check_time(text["time"], text["cluster"])
@@ -322,3 +413,20 @@ def report(problems: list[Problem], write: Callable[[str], Any], closing: str = 
     if errors:
         write(closing or f"Nothing was generated: fix the {len(errors)} answer(s) above and run cookiecutter again.")
     return 1 if errors else 0
+
+
+def check_answers(answers: Mapping[str, Any]) -> str:
+    """Validate while cookiecutter collects the answers (cookiecutter.json's ``__answers_checked``
+    renders this after the last answer): a refusal stops it before the project folder exists, so
+    nothing is written, wherever the folder would go. Problems go to stderr, one per line; errors
+    then raise cookiecutter's FailedHookException with the closing line, which cookiecutter prints
+    alone (no traceback)."""
+    from cookiecutter.exceptions import FailedHookException
+
+    lines: list[str] = []
+    failed = report(validate(answers), lines.append)
+    for line in lines[:-1] if failed else lines:
+        print(line, file=sys.stderr)
+    if failed:
+        raise FailedHookException(lines[-1])  # "Nothing was generated: ..."
+    return "yes"

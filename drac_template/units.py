@@ -5,25 +5,35 @@ from __future__ import annotations
 import re
 
 # sbatch --time: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S (Running_jobs on the DRAC wiki; sbatch(1)).
-_TIME_FORMS = (
-    (re.compile(r"^(?P<m>\d+)$"), "minutes"),
-    (re.compile(r"^(?P<m>\d+):(?P<s>\d{1,2})$"), "minutes:seconds"),
-    (re.compile(r"^(?P<h>\d+):(?P<m>\d{1,2}):(?P<s>\d{1,2})$"), "hours:minutes:seconds"),
-    (re.compile(r"^(?P<d>\d+)-(?P<h>\d{1,2})$"), "days-hours"),
-    (re.compile(r"^(?P<d>\d+)-(?P<h>\d{1,2}):(?P<m>\d{1,2})$"), "days-hours:minutes"),
-    (re.compile(r"^(?P<d>\d+)-(?P<h>\d{1,2}):(?P<m>\d{1,2}):(?P<s>\d{1,2})$"), "days-hours:minutes:seconds"),
+# Patterns are matched whole (fullmatch: no final newline slips through) and take ASCII digits only.
+_TIME_FORMS = tuple(
+    (re.compile(pattern.replace("N", "[0-9]+").replace("T", "[0-9]{1,2}")), name)
+    for pattern, name in (
+        (r"(?P<m>N)", "minutes"),
+        (r"(?P<m>N):(?P<s>T)", "minutes:seconds"),
+        (r"(?P<h>N):(?P<m>T):(?P<s>T)", "hours:minutes:seconds"),
+        (r"(?P<d>N)-(?P<h>T)", "days-hours"),
+        (r"(?P<d>N)-(?P<h>T):(?P<m>T)", "days-hours:minutes"),
+        (r"(?P<d>N)-(?P<h>T):(?P<m>T):(?P<s>T)", "days-hours:minutes:seconds"),
+    )
 )
 TIME_RULE = "a Slurm time: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S, more than zero"
 
-_MEM = re.compile(r"^(?P<n>\d+)(?P<unit>[KMGT]?)$")
+# sbatch --mem: a number and a unit, K, M, G or T in either case, with an optional B (the wiki
+# itself writes 62gb, 100g and 64GB); 0 asks for all the memory of each node.
+_MEM = re.compile(r"(?P<n>[0-9]+)(?P<unit>[KMGTkmgt]?)[Bb]?")
 _MEM_FACTOR_MB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
-MEM_RULE = "a whole number with an optional K, M, G or T suffix (binary units; no suffix means M)"
+MEM_RULE = (
+    "a whole number with an optional K, M, G or T suffix (binary units; no suffix means M), "
+    "or 0 for all of a node's memory"
+)
+WHOLE_NODE_MEM = "0"
 
 
 def walltime_seconds(text: str) -> int:
     """Seconds in a Slurm time string; ValueError when it is not one."""
     for pattern, _name in _TIME_FORMS:
-        match = pattern.match(text)
+        match = pattern.fullmatch(text)
         if match:
             parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
             seconds = (
@@ -44,11 +54,12 @@ def format_walltime(seconds: int) -> str:
 
 
 def mem_megabytes(text: str) -> float:
-    """Megabytes in a Slurm memory string (``--mem``); ValueError when it is not one."""
-    match = _MEM.match(text)
-    if not match or int(match["n"]) == 0:
+    """Megabytes in a Slurm memory string (``--mem``), 0 for ``0`` (a whole node's memory);
+    ValueError when it is not one."""
+    match = _MEM.fullmatch(text)
+    if not match or (int(match["n"]) == 0 and text != WHOLE_NODE_MEM):
         raise ValueError(f"{text!r} is not {MEM_RULE}")
-    return int(match["n"]) * _MEM_FACTOR_MB[match["unit"]]
+    return int(match["n"]) * _MEM_FACTOR_MB[match["unit"].upper()]
 
 
 def format_mem(megabytes: float) -> str:

@@ -18,10 +18,10 @@ ANSWERS = json.loads(
 
 
 def job_line(job, derived: list[str]) -> str:
-    gpus = f"{job.gpus_per_node} x {job.gpu_spec} GPU(s)" if job.gpu_spec else "no GPU"
-    memory = job.mem or "the cluster's fixed share of memory"
-    line = f"{job.nodes} node(s), {gpus} and {job.tasks_per_node} task(s) per node, " \
-        f"{job.cpus_per_task} core(s) per task, {memory}, {job.time}"
+    gpus = f"{job.gpus_per_node} {job.gpu_spec} GPU(s)" if job.gpu_spec else "no GPU"
+    memory = {None: "the cluster's fixed memory share", "0": "all the memory"}.get(job.mem, f"{job.mem} of memory")
+    line = f"{job.nodes} node(s) with {gpus}, {job.tasks_per_node} task(s) and {memory} each, " \
+        f"{job.cpus_per_task} core(s) per task, for {job.time}"
     auto = [field for field in derived if field != "account"]
     return line + (f" ({', '.join(auto)}: auto)" if auto else "")
 
@@ -46,12 +46,17 @@ def main() -> int:
             f"{bar}",
             file=sys.stderr,
         )
+    login = ANSWERS["cluster"]
+    if job.gpu_spec and cluster["gpu_login_host"] != cluster["login_host"]:
+        login = cluster["gpu_login_host"].split(".")[0]
+        print(f"\n{cluster['name']}'s GPU jobs are submitted from its GPU login node, {cluster['gpu_login_host']} "
+              f"(ssh {login}): sbatch refuses them elsewhere.")
     print(
         f"\nCreated {slug}/ for {cluster['name']}. job.sh asks for {job_line(job, plan.derived_fields(ANSWERS))}.\n"
         f"Next:\n"
         f"  cd {slug} && git init && git add -A && git commit -m 'New project'\n"
         f"  scripts/setup-laptop.sh     # venv, tests and pre-commit on this machine\n"
-        f"  then follow README.md: ssh {ANSWERS['cluster']}, scripts/install-bashrc.sh, sbatch job.sh\n"
+        f"  then follow README.md: ssh {login}, scripts/install-bashrc.sh, sbatch job.sh\n"
         f"Change an answer later (cluster, GPUs, time): scripts/regenerate.sh KEY=VALUE"
     )
     return 0

@@ -1,9 +1,11 @@
-"""Refuse bad answers before anything is written.
+"""Refuse bad answers, a second time.
 
-The answers arrive as JSON data, never as code. The rules live in ``drac_template.rules``
-(plain functions with their own unit tests). A non-zero exit makes cookiecutter delete the
-project folder it just created, so a refused bake leaves nothing behind; during an update
-(scripts/regenerate.sh, cruft update) it stops the update before the project is touched.
+The answers are checked first while cookiecutter collects them (cookiecutter.json's
+``__answers_checked``), before the project folder exists; this hook checks them again for the
+runs that skip that step (``cookiecutter --replay``), and prints only errors. The answers arrive
+as JSON data, never as code; the rules live in ``drac_template.rules``. A non-zero exit makes
+cookiecutter delete the project folder it just created; during an update (scripts/regenerate.sh,
+cruft update) it stops the update before the project is touched.
 """
 
 import json
@@ -29,7 +31,8 @@ def main() -> int:
     closing = ""
     if regenerate.rendering_for_update(ANSWERS, Path.cwd()):
         closing = "Nothing was changed: give scripts/regenerate.sh answers that fit (KEY=VALUE, or KEY=auto)."
-    return rules.report(rules.validate(ANSWERS), lambda line: print(line, file=sys.stderr), closing)
+    errors = [problem for problem in rules.validate(ANSWERS) if not problem.warning]
+    return rules.report(errors, lambda line: print(line, file=sys.stderr), closing)
 
 
 if __name__ == "__main__":

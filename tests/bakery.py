@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
-
-from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 CONTEXT = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
@@ -27,25 +24,22 @@ def config_id(overrides: dict[str, Any]) -> str:
 
 
 class Bakery:
-    """Bakes into ``root``; the same overrides give the same folder, baked once."""
+    """Bakes through pytest-cookies (``cookies_session``); the same overrides give the same
+    folder, baked once. A refused bake raises the exception cookiecutter raised."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, cookies):
+        self.cookies = cookies
         self._baked: dict[str, Path] = {}
 
     def bake(self, **overrides: Any) -> Path:
         check_keys(overrides)
         key = json.dumps(overrides, sort_keys=True)
         if key not in self._baked:
-            out = self.root / hashlib.sha1(key.encode()).hexdigest()[:12]
-            out.mkdir(parents=True, exist_ok=True)
-            project = cookiecutter(
-                str(TEMPLATE),
-                no_input=True,
-                extra_context={k: str(v) for k, v in overrides.items()},
-                output_dir=str(out),
-            )
-            self._baked[key] = Path(project)
+            result = self.cookies.bake(extra_context={k: str(v) for k, v in overrides.items()},
+                                       template=str(TEMPLATE))
+            if result.exception is not None:
+                raise result.exception
+            self._baked[key] = result.project_path
         return self._baked[key]
 
 
@@ -65,4 +59,5 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
         extra_context={k: str(v) for k, v in overrides.items()},
     )
     context["cookiecutter"]["_template"] = str(TEMPLATE)
+    context["cookiecutter"].pop("__answers_checked")  # the answers' check: tests resolve refused answers too
     return dict(prompt_for_config(context, no_input=True))

@@ -11,9 +11,10 @@ from tests.bakery import Bakery  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def bakery(tmp_path_factory: pytest.TempPathFactory) -> Bakery:
-    """``bakery.bake(cluster="narval", gpus_per_node=2)`` -> path of the baked project (cached)."""
-    return Bakery(tmp_path_factory.mktemp("baked"))
+def bakery(cookies_session) -> Bakery:
+    """``bakery.bake(cluster="narval", gpus_per_node=2)`` -> path of the baked project (cached;
+    baked by pytest-cookies' ``cookies_session``)."""
+    return Bakery(cookies_session)
 
 
 # `slurm`: session fixture, a real local Slurm (tools/local-slurm). The hook puts every test that

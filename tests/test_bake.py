@@ -6,12 +6,12 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import tomllib
 from cookiecutter.exceptions import FailedHookException
-from cookiecutter.main import cookiecutter
 
 from drac_template import clusters, plan, rules
 from tests.bakery import ANSWER_KEYS, CHOICES, TEMPLATE, answers, check_keys, config_id, resolve
@@ -169,9 +169,15 @@ def test_sbatch_lines_match_the_answers_and_the_cluster_data(baked):
 
 def test_offline_settings_follow_the_cluster(baked):
     project, given = baked
+    facts = clusters.cluster(given["cluster"])
     job = (project / "job.sh").read_text()
-    offline = "export WANDB_MODE=offline HF_HUB_OFFLINE=1" in job
-    assert offline == (not clusters.cluster(given["cluster"])["internet_on_compute"])
+    assert ("export HF_HUB_OFFLINE=1 " in job) == (not facts["internet_on_compute"])
+    # W&B works through Vulcan's proxy (wandb page): offline only where it cannot reach its server
+    assert ("export WANDB_MODE=offline" in job) == (not facts["wandb_online"])
+    # one Hugging Face cache for the login node (the .bashrc block) and for jobs
+    snippet = (project / "scripts" / "bashrc-snippet.sh").read_text()
+    assert f'export HF_HOME="${{HF_HOME:-{facts["hf_home"]}}}"' in snippet
+    assert f'export HF_HOME="${{HF_HOME:-{facts["hf_home"]}}}"' in job
     assert f"module load StdEnv/2023 python/{given['python_version']}" in job
 
 
@@ -200,27 +206,34 @@ REFUSED = {
     "time-format": {"time": "3h"},
     "time-too-long": {"cluster": "trillium", "time": "2-00:00:00"},
     "gpus": {"gpus_per_node": 9},
-    "cpu-on-ai": {"cluster": "vulcan", "gpus_per_node": 0},
     "slug": {"project_slug": "my-project"},
     "keyword": {"package_name": "class"},
     "injection": {"project_slug": 'x"; import os; os.system("touch MARKER"); "'},
+    # issue 7: whole matches, ASCII digits, paths out of the output folder, names too long, shadowing
+    "final-newline": {"python_version": "3.12\n"},
+    "wide-digits": {"time": "３:00:00"},
+    "escape": {"project_slug": "../escaped/x"},
+    "too-long": {"package_name": "p" * 256},
+    "shadowing": {"package_name": "signal"},
+    "not-utf8": {"project_name": "caf\udce9"},
 }
 
 
 @pytest.mark.parametrize("overrides", list(REFUSED.values()), ids=list(REFUSED))
-def test_refused_bake_leaves_no_folder(overrides, tmp_path, capfd):
+def test_refused_bake_leaves_no_folder(overrides, cookies, tmp_path, capfd):
     marker_dir = tmp_path / "cwd"
     marker_dir.mkdir()
-    out = tmp_path / "out"
-    out.mkdir()
     cwd = Path.cwd()
     os.chdir(marker_dir)
     try:
-        with pytest.raises(FailedHookException):
-            cookiecutter(str(TEMPLATE), no_input=True, extra_context=overrides, output_dir=str(out))
+        result = cookies.bake(extra_context=overrides, template=str(TEMPLATE))
     finally:
         os.chdir(cwd)
-    assert list(out.iterdir()) == []
+    assert result.exit_code != 0 and isinstance(result.exception, FailedHookException), result
+    assert result.project_path is None
+    # pytest-cookies' output folder: at most an empty folder for this bake, nothing in it
+    assert [p for p in (tmp_path / "cookies").rglob("*") if not (p.is_dir() and not any(p.iterdir()))] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cookies", "cwd"], "nothing written beside it"
     assert not list(tmp_path.rglob("MARKER"))
     err = capfd.readouterr().err
     field = next(iter(overrides)) if "cluster" not in overrides else list(overrides)[1]
@@ -239,7 +252,7 @@ def test_cli_exits_non_zero_with_the_message(tmp_path):
 
 
 def test_hostile_free_text_stays_data(bakery, tmp_path):
-    marker = tmp_path / "pwned"
+    marker = Path(tempfile.mkdtemp(prefix="h")) / "pwned"  # a short path: the text stays under the length limits
     evil = f"Evil \"quote' $(touch {marker}) `touch {marker}` \\ end\nsecond line"
     project = bakery.bake(project_name=evil, description=evil, author_name=evil)
     assert not marker.exists()
@@ -273,3 +286,29 @@ def test_golden_job_sh(name, bakery):
 def test_defaults_bake_needs_no_answers(bakery):
     project = bakery.bake()
     assert re.search(r"^#SBATCH --gpus-per-node=h100:1 ", (project / "job.sh").read_text(), re.M)
+
+
+def test_mig_prompts_give_the_wikis_eighths():
+    import json
+
+    prompts = json.loads((TEMPLATE / "cookiecutter.json").read_text())["__prompts__"]["mig_slice"]
+    assert "/7" not in json.dumps(prompts)
+    fractions = [prompts[s].split(" - ")[1].split(" of")[0] for s in ("1g", "2g", "3g", "4g")]
+    assert fractions == ["1/8", "2/8", "3/8", "4/8"]
+
+
+def test_trillium_gpu_bakes_say_where_to_submit(tmp_path):
+    """Trillium takes GPU jobs from its GPU login node only (Trillium_Quickstart)."""
+    cli = Path(sys.executable).with_name("cookiecutter")
+    done = subprocess.run([str(cli), "--no-input", "-o", str(tmp_path / "gpu"), str(TEMPLATE), "cluster=trillium",
+                           "account=def-testlab"], capture_output=True, text=True, check=True)
+    assert "GPU jobs are submitted from its GPU login node, trillium-gpu.alliancecan.ca" in done.stdout
+    assert "ssh trillium-gpu" in done.stdout
+    cpu = subprocess.run([str(cli), "--no-input", "-o", str(tmp_path / "cpu"), str(TEMPLATE), "cluster=trillium",
+                          "account=def-testlab", "gpus_per_node=0"], capture_output=True, text=True, check=True)
+    assert "GPU login node" not in cpu.stdout and "ssh trillium," in cpu.stdout
+
+
+def test_job_sh_pipes_nothing_into_head():
+    """Under pipefail, `scontrol show hostnames | head -n 1` can end in SIGPIPE (exit 141)."""
+    assert "| head" not in (TEMPLATE / "{{cookiecutter.project_slug}}" / "job.sh").read_text()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -68,8 +70,10 @@ def resolve_package(project: Path) -> str:
 
 
 def dataset_path(slurm, answers: dict) -> Path:
-    """Where the generated README tells the user to put the archive."""
-    return slurm.home / "projects" / answers["account"] / answers["project_slug"] / "data" / "dataset.tar"
+    """Where the generated README tells the user to put the archive: their own folder of the
+    group's project space."""
+    user_dir = slurm.home / "projects" / answers["account"] / getpass.getuser()
+    return user_dir / answers["project_slug"] / "data" / "dataset.tar"
 
 
 class Lab:
@@ -150,8 +154,22 @@ def jobs(lab, slurm):
     array_id = re.search(r"Submitted batch job (\d+)", out).group(1)
     submitted["sweep"] = Submitted(p, array_id, p / f"{a['project_slug']}-{array_id}_1.out", a)
 
+    p, a = lab.project("killed", framework="none", time="10:00", **FAST)
+    submitted["killed"] = lab.submit(p, a, SLOW)
+    killer = threading.Thread(target=kill_training_after_a_checkpoint, args=(lab, submitted["killed"]))
+    killer.start()
+    submitted["killed"].extra["killer"] = killer
+
     p, a = lab.project("no dataset", framework="none", **FAST)
     submitted["no-dataset"] = lab.submit(p, a, TRAIN, dataset=False)
+    p, a = lab.project("bad archive", framework="none", **FAST)
+    not_tar = p / "not-a-tar.tar"
+    not_tar.write_text("this is not a tar archive\n")
+    submitted["bad-archive"] = lab.submit(p, a, TRAIN, env={"DATASET_ARCHIVE": str(not_tar)})
+    p, a = lab.project("own run dir", framework="none", **FAST)
+    submitted["own-run-dir"] = lab.submit(p, a, [*TRAIN, "--run-dir", str(p / "elsewhere")])
+    p, a = lab.project("task zero", framework="none", **FAST)
+    submitted["task-zero"] = lab.submit(p, a, TRAIN, sbatch_options=["--array=0"], env={"SWEEP_FILE": "sweep.txt"})
     p, a = lab.project("missing wheel", framework="none", **FAST)
     with (p / "requirements.txt").open("a") as reqs:
         reqs.write("scikit-learn>=1.4  # not in the test wheelhouse\n")
@@ -194,6 +212,31 @@ def warn_after_progress(lab: Lab, sub: Submitted, stops: int) -> None:
                 time.sleep(0.2)
         time.sleep(0.2)
     sub.extra["sent"] = sent
+
+
+def training_processes(job_id: str, package: str) -> list[int]:
+    """The job's training processes, found as the kernel's OOM killer would: by what they run."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"{package}.train".encode() in command and f"SLURM_JOB_ID={job_id}".encode() in environ:
+            found.append(int(proc.name))
+    return found
+
+
+def kill_training_after_a_checkpoint(lab: Lab, sub: Submitted) -> None:
+    """SIGKILL the training (the OOM killer, a crash) once it saved a checkpoint; the job goes on."""
+    deadline = time.monotonic() + 300
+    while not list(lab.results(sub).glob("checkpoint*")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pids = training_processes(sub.job_id, sub.answers["package_name"])
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    sub.extra["killed"] = bool(pids)
 
 
 def finished(slurm, sub: Submitted, timeout: float = 600) -> dict:
@@ -323,7 +366,31 @@ def test_several_tasks_requeue_at_every_warning_and_resume_without_loss(name, jo
     assert re.findall(rf"job {sub.job_id} \(run (\d+)\)", log) == [str(i) for i in range(1, STOPS + 2)]
     reference = jobs["stops-reference"]
     assert finished(slurm, reference, timeout=900)["state"] == "COMPLETED", reference.log_text()
-    assert metrics(lab.results(sub)) == metrics(lab.results(reference))
+    # Nothing lost: the same epochs and steps. The numbers match to float precision, not bit for bit:
+    # with 4 ranks, a resumed process's first all-reduce may sum the ranks' gradients in another order
+    # (DDP lays out its buckets anew), which 1 or 2 ranks cannot show (a + b == b + a).
+    resumed, uninterrupted = metrics(lab.results(sub)), metrics(lab.results(reference))
+    assert (resumed["epoch"], resumed["steps"]) == (uninterrupted["epoch"], uninterrupted["steps"])
+    assert resumed == pytest.approx(uninterrupted, rel=1e-6)
+
+
+def test_a_killed_training_fails_with_the_command_that_resumes_it(jobs, lab, slurm):
+    sub = jobs["killed"]
+    result = finished(slurm, sub)
+    sub.extra["killer"].join(timeout=60)
+    assert sub.extra.get("killed"), "the training was not killed"
+    log = sub.log_text()
+    assert result["state"] == "FAILED", (result, log)
+    found = re.search(r"job\.sh: ERROR: training exited with status (\d+) \(see the lines above\); after a fix, "
+                      r"resume from its last checkpoint with: (.+)$", log, re.M)
+    assert found, log
+    assert found.group(2).strip() == f"RUN_ID={sub.job_id} sbatch job.sh --epochs 12 --step-seconds 1.2"
+    resumed = slurm.run(["bash", "-c", found.group(2)], cwd=sub.project)
+    job_id = re.search(r"Submitted batch job (\d+)", resumed).group(1)
+    again = Submitted(sub.project, job_id, sub.project / f"{sub.answers['project_slug']}-{job_id}.out", sub.answers)
+    assert finished(slurm, again)["state"] == "COMPLETED", again.log_text()
+    assert f"resuming from {lab.results(sub)}/checkpoint" in again.log_text()
+    assert metrics(lab.results(sub)) == metrics(lab.results(jobs["reference"]))
 
 
 # ---- 3. sweeps -----------------------------------------------------------------------------------------
@@ -380,6 +447,9 @@ def test_the_gpu_version_uses_nccl_one_task_per_gpu(bakery, slurm):
         ("no-dataset", "job.sh: ERROR: dataset archive not found: "),
         ("missing-wheel", "build-env.sh: ERROR: a package of requirements.txt is not in DRAC's wheelhouse"),
         ("placeholder", "job.sh: ERROR: the job runs under the placeholder account def-someuser"),
+        ("bad-archive", "could not be extracted on every node (a tar archive? room in $SLURM_TMPDIR?)"),
+        ("own-run-dir", "job.sh: ERROR: --run-dir is job.sh's to set"),
+        ("task-zero", "job.sh: ERROR: array task 0: a sweep's tasks are numbered from 1"),
     ],
 )
 def test_failing_clearly_before_training(name, line, jobs, lab, slurm):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,40 @@ def test_setup_cluster_needs_the_module_command(project, tmp_path):
     result = subprocess.run(["bash", "-c", "unset -f module; scripts/setup-cluster.sh"], cwd=project,
                             capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert result.returncode == 1 and "the 'module' command is missing" in result.stderr
+
+
+def submit_and_wait(slurm, project: Path) -> tuple[dict, str]:
+    job_id = slurm.submit(project / "job.sh", cwd=project, args=["--epochs", "1"])
+    result = slurm.wait(job_id, timeout=300)
+    log = project / f"{project.name}-{job_id}.out"
+    return result, log.read_text() if log.exists() else ""
+
+
+def test_trillium_jobs_use_the_venv_made_on_a_login_node(project, bakery, slurm, tmp_path):
+    """Trillium's wiki advice: make the venv on a login node in HOME and source it in jobs
+    ($SLURM_TMPDIR is a RAM disk there). Without it, or for other requirements, a job stops with the fix."""
+    baked = bakery.bake(cluster="trillium", gpus_per_node=0, framework="none", python_version="3.11",
+                        account="def-testlab", project_name="trillium login venv")
+    clone = tmp_path / baked.name
+    shutil.copytree(baked, clone)
+    venv = slurm.home / "venvs" / clone.name
+    shutil.rmtree(venv, ignore_errors=True)
+    archive = slurm.home / "links/projects/def-testlab" / getpass.getuser() / clone.name / "data/dataset.tar"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", f"{clone.name}.make_dataset", str(archive)], cwd=clone, check=True,
+                   env={"PYTHONPATH": str(clone / "src"), "PATH": "/usr/bin:/bin"}, capture_output=True)
+
+    result, log = submit_and_wait(slurm, clone)
+    assert result["state"] == "FAILED", log
+    assert f"job-node.sh: ERROR: no venv in {venv}: on a login node, run scripts/setup-cluster.sh first" in log
+
+    out = slurm.run(["scripts/setup-cluster.sh"], cwd=clone)
+    assert "Trillium's jobs use this venv" in out and (venv / ".requirements-key").is_file()
+    result, log = submit_and_wait(slurm, clone)
+    assert result["state"] == "COMPLETED", log
+    assert f"job-node.sh: venv: {venv}, made on a login node" in log and "done: results in" in log
+
+    with (clone / "requirements.txt").open("a") as requirements:
+        requirements.write("# a change\n")
+    result, log = submit_and_wait(slurm, clone)
+    assert result["state"] == "FAILED" and "was made for another requirements.txt or Python" in log, log

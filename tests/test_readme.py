@@ -151,11 +151,12 @@ def test_paths_match_the_job_script(baked):
     recorded = answers(project)
     slug, account = recorded["project_slug"], recorded["account"]
     space = facts["project_path"].replace("{account}", account)
-    assert f"`{space}/{slug}/data/dataset.tar`" in text
-    assert f"{slug}/data/dataset.tar" in (project / "job.sh").read_text(encoding="utf-8")
+    # one folder per user in the group's space, as the wiki's examples (item 11)
+    assert f"`{space}/$USER/{slug}/data/dataset.tar`" in text
+    assert f"$project_space/$user/{slug}/data/dataset.tar" in (project / "job.sh").read_text(encoding="utf-8")
     assert f"$SCRATCH/{slug}/runs/" in text
     assert f"`{slug}-<jobid>.out`" in text
-    code_parent = "$SCRATCH" if facts["submit_from"] == "scratch" else space
+    code_parent = "$SCRATCH" if facts["submit_from"] == "scratch" else f"{space}/$USER"
     assert f'cd "{code_parent}"\ngit clone' in text
     for url in facts["wiki"]:
         assert f"<{url}>" in text
@@ -321,3 +322,48 @@ def test_free_text_stays_out_of_commands(bakery):
     for block in code_blocks(text):
         assert name not in block and description not in block
         assert "pwned" not in block and "rm -rf" not in block
+
+
+# ---- facts a DRAC review found missing or wrong (issue 7) -------------------------------------------
+
+
+def test_backups_follow_the_cluster(baked):
+    cluster, _, text = baked
+    home = re.search(r"^\| Home \| .*$", text, re.M).group(0)
+    project = re.search(r"^\| Project \| .*$", text, re.M).group(0)
+    backed_up = clusters.cluster(cluster)["backups"]  # TamIA: neither home nor project
+    assert ("**not backed up**" in home) == ("**not backed up**" in project) == (not backed_up)
+
+
+def test_scratch_purge_is_the_data_files(baked):
+    cluster, _, text = baked
+    purge = clusters.cluster(cluster)["scratch_purge"]
+    assert f"| {purge} |" in text
+    if cluster == "trillium":  # the wiki contradicts itself: both views, with the plan for the worst
+        assert "Scratch_purging_policy page lists Trillium" in purge and "no purge yet" in purge
+
+
+def test_one_hugging_face_cache_for_login_node_and_jobs(baked):
+    cluster, project, text = baked
+    hf_home = clusters.cluster(cluster)["hf_home"]
+    assert f"`HF_HOME={hf_home}`" in text
+    assert hf_home.startswith("${SCRATCH"), "writable from login and compute nodes everywhere"
+
+
+@pytest.mark.parametrize("cluster", ["vulcan", "narval", "fir"])
+def test_wandb_online_where_its_server_is_reachable(bakery, cluster):
+    facts = clusters.cluster(cluster)
+    text = read(bakery.bake(cluster=cluster, tracker="wandb"))
+    assert ("`job.sh` sets `WANDB_MODE=offline`" in text) == (not facts["wandb_online"])
+    if not facts["internet_on_compute"] and facts["wandb_online"]:  # Vulcan's proxy
+        assert "whitelisted sites through, Weights & Biases" in text
+
+
+def test_trillium_jobs_use_the_venv_made_on_a_login_node(bakery):
+    project = bakery.bake(cluster="trillium")
+    text, node = read(project), (project / "scripts/job-node.sh").read_text()
+    assert "jobs on Trillium use it too" in text
+    assert 'venv="${VENV:-$HOME/venvs/my_ml_project}"' in node and "    check_home_venv\n" in node
+    assert "build_env \"" not in node.split('case "$action" in')[1]
+    fir = (bakery.bake(cluster="fir") / "scripts/job-node.sh").read_text()
+    assert "check_home_venv" not in fir and 'venv="${SLURM_TMPDIR:-}/env"' in fir

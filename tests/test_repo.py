@@ -25,3 +25,10 @@ def test_ci_runs_the_readme_test_command():
 def test_hooks_are_python_before_rendering():
     for hook in (ROOT / "hooks").glob("*.py"):
         compile(hook.read_text(), str(hook), "exec")
+
+
+def test_the_templates_own_python_passes_ruff():
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run([str(ruff), "check", "--no-cache", "drac_template", "tests", "bench/job-setup",
+                             "local_extensions.py"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from drac_template import clusters, plan, rules, units
@@ -32,7 +34,7 @@ def test_identifier_refused(name):
 
 
 def test_slug_from_project_name_is_an_identifier():
-    for name in ["My ML Project", "Vision (v2)!", "2024 study", "  ", "x\"y$(id)"]:
+    for name in ["My ML Project", "Vision (v2)!", "2024 study", "  ", "x\"y$(id)", "word " * 40, "x" * 100]:
         assert rules.check_identifier("project_slug", plan.slug(name)) == [], name
     assert plan.slug("My ML Project (v2)") == "my_ml_project_v2"
 
@@ -62,12 +64,15 @@ def test_python_310_warning_names_the_torch_cap():
         ("3.9", "no longer supported"),
         ("3.8.10", "no longer supported"),
         ("2.7", "no longer supported"),
-        ("3.15", "DRAC python module"),
-        ("3.12.5", "DRAC python module"),
+        ("3.15", "python module of StdEnv/2023"),
+        ("3.12.5", "python module of StdEnv/2023"),
+        ("3.10.2", "python module of StdEnv/2023"),  # a StdEnv/2020 module (item 2)
         ("python3.11", "X.Y or X.Y.Z"),
         ("", "X.Y or X.Y.Z"),
         ("3", "X.Y or X.Y.Z"),
         ("3.12 ", "X.Y or X.Y.Z"),
+        ("3.12\n", "X.Y or X.Y.Z"),  # a final newline: whole matches only (item 19)
+        ("３.12", "X.Y or X.Y.Z"),  # non-ASCII digits (item 20)
     ],
 )
 def test_python_refused(version, words):
@@ -108,6 +113,7 @@ def test_account_accepted(account, cluster, gpus):
         ("someprof", "fir", 1, "expected"),
         ("def-prof $(id)", "fir", 1, "expected"),
         ("def-prof\nrm", "fir", 1, "expected"),
+        ("def-lab\n", "fir", 1, "expected"),
         ("", "fir", 1, "expected"),
         ("aip-lab", "fir", 1, "only on TamIA, Killarney and Vulcan"),
         ("def-prof", "tamia", 4, "accepts only aip-"),
@@ -147,7 +153,9 @@ def test_walltime_formats(text, seconds):
     assert units.walltime_seconds(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "3h", "1:2:3:4", "0", "0:00:00", "-1", "1-", "3:00:00 ", "1.5", "$(sleep 1)"])
+@pytest.mark.parametrize(
+    "text", ["", "3h", "1:2:3:4", "0", "0:00:00", "-1", "1-", "3:00:00 ", "1.5", "$(sleep 1)", "3:00:00\n", "３:00:00"]
+)
 def test_walltime_refused_formats(text):
     with pytest.raises(ValueError):
         units.walltime_seconds(text)
@@ -178,13 +186,18 @@ def test_short_job_warns():
     assert problem.warning
 
 
-@pytest.mark.parametrize("text, mb", [("64G", 65536), ("128000M", 128000), ("2T", 2097152), ("4096", 4096)])
+# The wiki writes --mem=62gb, 100g and 0, and Slurm 22.05 accepts 64GB too (item 14).
+@pytest.mark.parametrize(
+    "text, mb",
+    [("64G", 65536), ("128000M", 128000), ("2T", 2097152), ("4096", 4096), ("62gb", 63488), ("100g", 102400),
+     ("64GB", 65536), ("0", 0)],
+)
 def test_mem_formats(text, mb):
     assert units.mem_megabytes(text) == mb
     assert rules.check_mem_format(text) == []
 
 
-@pytest.mark.parametrize("text", ["", "64GB", "64g", "1.5G", "0G", "-4G", "G", "64 G", "`id`"])
+@pytest.mark.parametrize("text", ["", "1.5G", "0G", "00", "-4G", "G", "64 G", "`id`", "64G\n", "６4G", "64GiB"])
 def test_mem_refused_formats(text):
     [problem] = rules.check_mem_format(text)
     assert problem.field == "mem" and "K, M, G or T" in problem.rule
@@ -210,8 +223,10 @@ def test_resources_are_recorded_as_auto_and_derived_at_each_rendering():
     fir = plan.resolve({**recorded, "cluster": "fir"})
     assert (narval["gpus_per_node"], narval["cpus_per_task"], narval["mem"]) == ("1", "12", "124G")
     assert (fir["gpus_per_node"], fir["cpus_per_task"], fir["mem"]) == ("1", "12", "280G")
+    three = plan.resolve({**recorded, "cluster": "fir", "gpus_per_node": "3"})
+    assert (three["cpus_per_task"], three["mem"]) == ("12", "840G")
     four = plan.resolve({**recorded, "cluster": "fir", "gpus_per_node": "4"})
-    assert (four["cpus_per_task"], four["mem"]) == ("12", "1120G")
+    assert (four["cpus_per_task"], four["mem"]) == ("12", "0"), "a whole node: all its memory"
 
 
 def test_what_the_user_set_is_kept_when_the_cluster_changes():
@@ -273,6 +288,9 @@ def test_a_refused_derived_value_says_it_was_auto():
         {"cluster": "killarney", "gpu_type": "h100", "gpus_per_node": 8},
         {"cluster": "vulcan", "gpus_per_node": 2, "cpus_per_task": 8, "mem": "100G"},
         {"cluster": "fir", "cpus_per_task": 4, "mem": "64G"},
+        {"cluster": "tamia", "gpus_per_node": 0},  # TamIA has 8 CPU-only nodes (item 17)
+        {"cluster": "narval", "gpus_per_node": 0, "cpus_per_task": 4, "mem": "2000G"},  # large-memory nodes (15)
+        {"cluster": "fir", "gpus_per_node": 4, "mem": "0"},  # a whole node's memory (item 3)
     ],
 )
 def test_resources_accepted(overrides):
@@ -289,9 +307,9 @@ def test_resources_accepted(overrides):
         ({"gpus_per_node": "two"}, "gpus_per_node", "whole number"),
         ({"nodes": 0}, "nodes", "at least 1"),
         ({"cpus_per_task": 0}, "cpus_per_task", "at least 1"),
-        ({"cpus_per_task": 13}, "cpus_per_task", "at most 12 cores for each h100"),
-        ({"mem": "281G"}, "mem", "at most 280G per GPU"),
-        ({"gpus_per_node": 2, "mem": "561G"}, "mem", "560G for 2"),
+        ({"cpus_per_task": 49}, "cpus_per_task", "a Fir h100 node has 48 cores: 1 task(s) of 49 do not fit"),
+        ({"gpus_per_node": 2, "cpus_per_task": 25}, "cpus_per_task", "2 task(s) of 25 do not fit"),
+        ({"mem": "1200G"}, "mem", "a Fir h100 node has about 1120G"),
         ({"mem": "lots"}, "mem", "K, M, G or T"),
         ({"cluster": "narval", "gpu_type": "h100"}, "gpu_type", "Narval has a100 GPUs"),
         ({"cluster": "vulcan", "gpu_type": "h200"}, "gpu_type", "Vulcan has l40s GPUs"),
@@ -299,20 +317,21 @@ def test_resources_accepted(overrides):
         ({"cluster": "trillium", "mig_slice": "1g"}, "mig_slice", "offers these MIG slices of its h100: none"),
         ({"cluster": "fir", "mig_slice": "2g", "gpus_per_node": 2}, "gpus_per_node", "one MIG slice"),
         ({"cluster": "fir", "mig_slice": "2g", "nodes": 2}, "nodes", "one MIG slice"),
-        ({"cluster": "fir", "mig_slice": "3g", "cpus_per_task": 7}, "cpus_per_task", "at most 6 cores for a 3g slice"),
+
         ({"cluster": "trillium", "gpus_per_node": 2}, "gpus_per_node", "Trillium takes 1 or 4 h100 GPUs per node"),
         ({"cluster": "trillium", "gpus_per_node": 1, "nodes": 2}, "gpus_per_node", "multi-node"),
         ({"cluster": "trillium", "cpus_per_task": 12}, "cpus_per_task", "exactly 24 cores"),
         ({"cluster": "trillium", "gpus_per_node": 0, "cpus_per_task": 40}, "cpus_per_task", "whole 192-core nodes"),
         ({"cluster": "tamia", "gpus_per_node": 2}, "gpus_per_node", "exactly 4 h100 GPUs per node (whole nodes)"),
         ({"cluster": "tamia", "gpu_type": "h200", "gpus_per_node": 4}, "gpus_per_node", "exactly 8 h200"),
-        ({"cluster": "tamia", "gpus_per_node": 0}, "gpus_per_node", "CPU-only job is refused"),
-        ({"cluster": "killarney", "gpus_per_node": 0}, "gpus_per_node", "CPU-only job is refused"),
-        ({"cluster": "vulcan", "gpus_per_node": 0}, "gpus_per_node", "CPU-only job is refused"),
+
         ({"cluster": "killarney", "gpus_per_node": 5}, "gpus_per_node", "4 l40s GPUs per node"),
         ({"cluster": "fir", "gpus_per_node": 0, "gpu_type": "h100"}, "gpu_type", "takes no GPU model"),
         ({"cluster": "fir", "gpus_per_node": 0, "cpus_per_task": 193}, "cpus_per_task", "192 cores"),
-        ({"cluster": "narval", "gpus_per_node": 0, "cpus_per_task": 4, "mem": "300G"}, "mem", "CPU node has 249G"),
+        ({"cluster": "narval", "gpus_per_node": 0, "cpus_per_task": 4, "mem": "4001G"}, "mem",
+         "Narval's largest nodes have 4000G"),
+        ({"cluster": "trillium", "nodes": 26, "gpus_per_node": 4}, "nodes", "at most 25 GPU nodes per job"),
+        ({"cluster": "trillium", "nodes": 129, "gpus_per_node": 0}, "nodes", "at most 128 CPU nodes per job"),
     ],
 )
 def test_resources_refused(overrides, field, words):
@@ -324,6 +343,83 @@ def test_resources_refused(overrides, field, words):
     assert str(problem.value) == str(answers[field])
     assert words in problem.rule, str(problem)
     assert problem.example
+
+
+@pytest.mark.parametrize(
+    "overrides, field, words",
+    [
+        # above the per-GPU bundle is charged against priority, not refused (item 16)
+        ({"cpus_per_task": 13}, "cpus_per_task", "at most 12 cores for each h100"),
+        ({"mem": "281G"}, "mem", "at most 280G per GPU"),
+        ({"gpus_per_node": 2, "mem": "561G"}, "mem", "560G for 2"),
+        ({"cluster": "fir", "mig_slice": "3g", "cpus_per_task": 7}, "cpus_per_task", "at most 6 cores for a 3g slice"),
+        ({"cluster": "fir", "gpus_per_node": 2, "mem": "0"}, "mem", "all of the node's memory (1120G) for 2 of its 4"),
+        # no CPU-only nodes there, but the wiki forbids no CPU-only job (item 17)
+        ({"cluster": "killarney", "gpus_per_node": 0}, "gpus_per_node", "Killarney has no CPU-only nodes"),
+        ({"cluster": "vulcan", "gpus_per_node": 0}, "gpus_per_node", "Vulcan has no CPU-only nodes"),
+        # large-memory nodes fit, and are named (item 15)
+        ({"cluster": "narval", "gpus_per_node": 0, "cpus_per_task": 4, "mem": "3000G"}, "mem",
+         "only its large-memory nodes fit, 4000G (3 nodes)"),
+        ({"cluster": "fir", "gpus_per_node": 0, "cpus_per_task": 4, "mem": "800G"}, "mem", "6000G (8 nodes)"),
+        # Trillium's default node limits (item 13)
+        ({"cluster": "trillium", "nodes": 6, "gpus_per_node": 4}, "nodes", "5 GPU nodes per job by default"),
+        ({"cluster": "trillium", "nodes": 11, "gpus_per_node": 0}, "nodes", "10 CPU nodes per job by default"),
+    ],
+)
+def test_resources_warned(overrides, field, words):
+    answers = full(**overrides)
+    assert errors(rules.check_resources(answers)) == [], overrides
+    found = [p for p in warnings(rules.check_resources(answers)) if p.field == field]
+    assert found and words in found[0].rule, [str(p) for p in found]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"cluster": "tamia"}, {"cluster": "tamia", "gpu_type": "h200"}, {"cluster": "killarney", "gpu_type": "h100",
+     "gpus_per_node": 8}, {"cluster": "fir", "gpus_per_node": 4}, {"cluster": "nibi", "gpus_per_node": 8, "nodes": 2}],
+)
+def test_a_whole_gpu_node_asks_for_all_its_memory(overrides):
+    """Slurm's usable memory is below the nominal RAM: --mem=0 (Best_practices_for_job_submission)."""
+    assert full(**overrides)["mem"] == "0"
+    assert plan.job(full(**overrides)).mem == "0"
+    if overrides["cluster"] in ("fir", "nibi"):  # these also take fewer GPUs than a node has
+        assert full(**{**overrides, "gpus_per_node": 1, "nodes": 1})["mem"] != "0"
+
+
+@pytest.mark.parametrize("cluster", ["vulcan", "killarney", "fir"])
+def test_a_range_from_0_names_a_count_the_cluster_takes(cluster):
+    """'use 0 to 4' only where 0 is taken (item 18)."""
+    [problem] = errors(rules.check_resources(full(cluster=cluster, gpus_per_node=9)))
+    low = re.search(r"use (\d+) to", problem.rule)
+    assert low, problem.rule
+    assert errors(rules.check_resources(full(cluster=cluster, gpus_per_node=int(low.group(1))))) == []
+
+
+# ---- names ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["signal", "json", "numpy", "torch", "test", "helpers", "typing"])
+def test_package_names_that_shadow_a_module_are_refused(name):
+    [problem] = rules.check_identifier("package_name", name)
+    assert "already exists" in problem.rule and problem.example == f"{name}_study"
+    assert rules.check_identifier("project_slug", name) == [], "the folder name shadows nothing"
+
+
+def test_names_longer_than_64_characters_are_refused():
+    assert rules.check_identifier("package_name", "a" * 64) == []
+    [problem] = rules.check_identifier("package_name", "a" * 65)
+    assert "at most 64 characters" in problem.rule
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [("project_name", "bad \udcff byte", "UTF-8"), ("description", "x" * 1001, "at most 1000"),
+     ("author_name", "nul\0here", "NUL")],
+)
+def test_free_text_must_be_writable(field, value, words):
+    [problem] = rules.check_free_text(field, value)
+    assert problem.field == field and words in problem.rule
+    assert rules.check_free_text(field, "Étude des réseaux \"x\" $(id)\nline") == []
 
 
 # ---- all of it, and the report ----------------------------------------------------------------------

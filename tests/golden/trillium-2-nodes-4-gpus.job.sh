@@ -15,13 +15,20 @@
 #SBATCH --signal=B:USR1@300                   # warn this script 300 s before the time limit
 #SBATCH --requeue                             # the job may be requeued (it does so itself)
 set -euo pipefail
+if [[ -z "${SLURM_JOB_ID:-}" ]]; then
+  echo "job.sh: this is a Slurm job: submit it on the cluster with: sbatch job.sh [training flags]" >&2
+  exit 1
+fi
 
 readonly package=my_ml_project
 readonly placeholder_accounts=(def-someuser aip-someuser)
-project_space="$PROJECT"
-dataset_archive="${DATASET_ARCHIVE:-$project_space/my_ml_project/data/dataset.tar}"
+project_space="$HOME/links/projects/def-someuser"
+user="${USER:-$(id -un)}" # your folder in the group's project space is $project_space/$user
+dataset_archive="${DATASET_ARCHIVE:-$project_space/$user/my_ml_project/data/dataset.tar}"
 results_root="${RESULTS_ROOT:-${SCRATCH:-$HOME/scratch}/my_ml_project}"
-run_id="${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}${SLURM_ARRAY_TASK_ID:+_$SLURM_ARRAY_TASK_ID}"
+# A run is a folder under runs/: RUN_ID=<an earlier job id, or a name> resumes (or names) one.
+run_name="${RUN_ID:-${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}}"
+run_id="$run_name${SLURM_ARRAY_TASK_ID:+_$SLURM_ARRAY_TASK_ID}"
 run_dir="$results_root/runs/$run_id"
 
 log() { printf '%s job.sh: %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -30,7 +37,7 @@ die() {
   exit 1
 }
 
-cd "${SLURM_SUBMIT_DIR:?run this script with sbatch}"
+cd "$SLURM_SUBMIT_DIR"
 log "job $SLURM_JOB_ID (run $((${SLURM_RESTART_COUNT:-0} + 1))) on $SLURM_JOB_NUM_NODES node(s): ${SLURM_JOB_NODELIST:-?}"
 
 # ---- fail early, with the fix, before anything slow ----
@@ -39,18 +46,31 @@ for placeholder in "${placeholder_accounts[@]}"; do
     die "the job runs under the placeholder account $placeholder: put your account (CCDB group name) in job.sh (#SBATCH --account) and scripts/bashrc-snippet.sh, or run: sbatch --account=def-yourprof job.sh"
   fi
 done
+[[ "$run_name" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
+  die "RUN_ID '$run_name': expected letters, digits, '.', '_' or '-' (a job id or a name); e.g. RUN_ID=baseline sbatch job.sh"
 [[ -f "$dataset_archive" ]] ||
   die "dataset archive not found: $dataset_archive; make one with 'python -m $package.make_dataset dataset.tar' and copy it there, or run: DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh"
 train_args=("$@")
+resume=(sbatch job.sh)
 if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
   sweep_file="${SWEEP_FILE:-sweep.txt}"
   [[ -f "$sweep_file" ]] || die "sweep file not found: $sweep_file (sweep.sh sets SWEEP_FILE)"
-  line="$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$sweep_file" | sed -n "${SLURM_ARRAY_TASK_ID}p")"
+  [[ "$SLURM_ARRAY_TASK_ID" =~ ^[1-9][0-9]*$ ]] ||
+    die "array task $SLURM_ARRAY_TASK_ID: a sweep's tasks are numbered from 1, one per line of $sweep_file (./sweep.sh numbers them)"
+  line="$(awk -v n="$SLURM_ARRAY_TASK_ID" '/^[[:space:]]*(#|$)/ { next } ++i == n { print; exit }' "$sweep_file")"
   [[ -n "$line" ]] || die "$sweep_file has no parameter line $SLURM_ARRAY_TASK_ID"
   read -r -a sweep_args <<<"$line" # words, never evaluated as code
   train_args+=("${sweep_args[@]}")
+  resume=(SWEEP_FILE="$sweep_file" sbatch --array="$SLURM_ARRAY_TASK_ID" job.sh)
   log "sweep task $SLURM_ARRAY_TASK_ID: $line"
 fi
+for arg in "${train_args[@]}"; do
+  case "$arg" in
+    --run-dir | --run-dir=* | --data-dir | --data-dir=*)
+      die "${arg%%=*} is job.sh's to set (the run folder $run_dir, the data in \$SLURM_TMPDIR): name a run with RUN_ID=<name> sbatch job.sh, choose the data with DATASET_ARCHIVE=<archive>" ;;
+  esac
+done
+resume=(RUN_ID="$run_name" "${resume[@]}" "$@")
 
 # ---- software: the cluster's modules, a venv on each node's local disk ----
 command -v module >/dev/null 2>&1 || die "the 'module' command is missing: submit from a login shell on the cluster"
@@ -58,9 +78,10 @@ module load StdEnv/2023 python/3.12 ||
   die "could not load StdEnv/2023 python/3.12; run 'module spider python' on a login node"
 export OMP_NUM_THREADS="$SLURM_CPUS_PER_TASK"
 export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK" # srun does not inherit --cpus-per-task
-# Trillium's compute nodes have no internet: trackers and hubs run offline.
-export WANDB_MODE=offline HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
-export HF_HOME="${HF_HOME:-$project_space/huggingface}"
+# Trillium's compute nodes have no internet: Hugging Face reads only its cache, W&B writes to disk.
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_EVALUATE_OFFLINE=1
+export WANDB_MODE=offline
+export HF_HOME="${HF_HOME:-${SCRATCH:-$HOME/scratch}/huggingface}" # where the login node downloads (scripts/bashrc-snippet.sh)
 per_node=(srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --kill-on-bad-exit=1)
 
 phase=setup
@@ -77,15 +98,16 @@ on_time_limit() {
   fi
 }
 trap on_time_limit USR1
-
-log "setting up the venv in \$SLURM_TMPDIR on each node, from the environment cache or the wheelhouse"
+log "checking the venv that scripts/setup-cluster.sh made on a login node"
 setup_start="$(date +%s.%N)"
-"${per_node[@]}" scripts/job-node.sh build-env
+"${per_node[@]}" scripts/job-node.sh build-env || die "the venv could not be set up on every node: see the lines above"
 log "venv ready on every node in $(awk -v a="$setup_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
 log "staging $dataset_archive into \$SLURM_TMPDIR/data"
-"${per_node[@]}" scripts/job-node.sh stage-data "$dataset_archive"
+"${per_node[@]}" scripts/job-node.sh stage-data "$dataset_archive" ||
+  die "$dataset_archive could not be extracted on every node (a tar archive? room in \$SLURM_TMPDIR?): see the lines above"
 mkdir -p "$run_dir"
-MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"
+nodes="$(scontrol show hostnames "$SLURM_JOB_NODELIST")"
+MASTER_ADDR="${nodes%%$'\n'*}"
 MASTER_PORT="$((20000 + SLURM_JOB_ID % 20000))"
 export MASTER_ADDR MASTER_PORT
 log "8 ranks, rank 0 on $MASTER_ADDR:$MASTER_PORT"
@@ -112,5 +134,5 @@ if [[ -f "$stopped" ]]; then
 elif [[ "$status" -eq 0 ]]; then
   log "done: results in $run_dir"
 else
-  die "training exited with status $status; see the lines above"
+  die "training exited with status $status (see the lines above); after a fix, resume from its last checkpoint with: $(printf '%q ' "${resume[@]}")"
 fi

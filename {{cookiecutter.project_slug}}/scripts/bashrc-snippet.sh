@@ -4,3 +4,5 @@
 export SLURM_ACCOUNT={{ drac.job(cookiecutter).account | shquote }}
 export SBATCH_ACCOUNT="$SLURM_ACCOUNT"
 export SALLOC_ACCOUNT="$SLURM_ACCOUNT"
+# One Hugging Face cache for the login node (where models are downloaded) and for jobs (job.sh).
+export HF_HOME="${HF_HOME:-{{ drac.cluster(cookiecutter.cluster).hf_home }}}"

@@ -4,6 +4,7 @@
 #   job-node.sh build-env [DIR]      the venv in DIR (default $SLURM_TMPDIR/env): from the
 #                                    environment cache, or built from the wheelhouse, then cached
 #   job-node.sh cache-env DIR        cache the freshly built venv in DIR (scripts/setup-cluster.sh)
+#   job-node.sh record-env DIR       note in DIR what the venv was built for (scripts/setup-cluster.sh)
 #   job-node.sh stage-data ARCHIVE   extract the dataset archive into $SLURM_TMPDIR/data
 #   job-node.sh train [ARGS...]      run the training in that venv, on that data
 #
@@ -15,20 +16,26 @@
 # archive is never used: it is rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-action="${1:?usage: job-node.sh build-env [DIR] | cache-env DIR | stage-data ARCHIVE | train [ARGS...]}"
+action="${1:?usage: job-node.sh build-env [DIR] | cache-env DIR | record-env DIR | stage-data ARCHIVE | train [ARGS...]}"
 shift
 say() { printf '%s job-node.sh: %s\n' "$(date +%H:%M:%S)" "$*"; }
+{%- if c.job_venv == "home" %}
+venv="${VENV:-$HOME/venvs/{{ cookiecutter.project_slug }}}" # {{ c.name }}: made on a login node (scripts/setup-cluster.sh)
+{%- else %}
+venv="${SLURM_TMPDIR:-}/env" # on the node's local disk, from the cache below
+{%- endif %}
 cache_root="${ENV_CACHE:-{{ c.env_cache }}}"
 wait_limit="${ENV_CACHE_WAIT:-1800}" # seconds to wait for another job's build; older locks are stale
 held_lock=""                          # the lock this process holds, removed however it exits
 trap 'if [[ -n "$held_lock" ]]; then rm -rf "$held_lock"; fi' EXIT
 
-env_key() { # what the venv depends on, hashed: the cluster, its CPU type, the Python, the packages
-  {
-    printf '%s\n' "${CC_CLUSTER:-{{ cookiecutter.cluster }}}" "${RSNT_ARCH:-}" "${EBVERSIONGENTOO:-}"
-    python -c 'import sys; print(sys.version)'
-    cat requirements.txt
-  } | sha256sum | cut -c1-16
+requirements_key() { # what a venv holds, hashed: the Python and requirements.txt
+  { python -c 'import sys; print(sys.version)' && cat requirements.txt; } | sha256sum | cut -c1-16
+}
+
+env_key() { # where a packed venv can be unpacked too, hashed: the cluster, its CPU type, StdEnv
+  printf '%s\n' "${CC_CLUSTER:-{{ cookiecutter.cluster }}}" "${RSNT_ARCH:-}" "${EBVERSIONGENTOO:-}" "$(requirements_key)" |
+    sha256sum | cut -c1-16
 }
 
 relocate() { # DIR OLD: the venv now in DIR was built in OLD; point its scripts at DIR
@@ -147,9 +154,31 @@ cache_env() { # DIR: publish the venv in DIR unless the cache has one for this k
   fi
 }
 
+fail() {
+  say "ERROR: $*"
+  exit 1
+}
+{%- if c.job_venv == "home" %}
+
+check_home_venv() { # {{ c.name }}: jobs source the venv scripts/setup-cluster.sh made on a login node
+  [[ -x "$venv/bin/python" ]] ||
+    fail "no venv in $venv: on a login node, run scripts/setup-cluster.sh first ({{ c.name }} jobs use it: \$SLURM_TMPDIR is a RAM disk and HOME is read-only in jobs)"
+  [[ "$(cat "$venv/.requirements-key" 2>/dev/null)" == "$(requirements_key)" ]] ||
+    fail "$venv was made for another requirements.txt or Python: on a login node, run scripts/setup-cluster.sh again"
+  say "venv: $venv, made on a login node"
+}
+{%- endif %}
+
 case "$action" in
   build-env)
-    build_env "${1:-$SLURM_TMPDIR/env}"
+{%- if c.job_venv == "home" %}
+    check_home_venv
+{%- else %}
+    build_env "${1:-$venv}"
+{%- endif %}
+    ;;
+  record-env)
+    requirements_key >"${1:?record-env needs the venv folder}/.requirements-key"
     ;;
   cache-env)
     cache_env "${1:?cache-env needs the venv folder}"
@@ -160,7 +189,7 @@ case "$action" in
     ;;
   train)
     # shellcheck disable=SC1091  # the venv exists only inside the job
-    source "$SLURM_TMPDIR/env/bin/activate"
+    source "$venv/bin/activate"
     export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
     exec python -m {{ cookiecutter.package_name }}.train --data-dir "$SLURM_TMPDIR/data" "$@"
     ;;
