@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,12 +41,18 @@ def gpu_facts(answers: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 SLUG_LENGTH = 64
+# Letters that Unicode does not decompose into a base letter and an accent.
+_LETTERS_WITHOUT_ACCENTS = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE",
+                                          "ß": "ss", "đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "þ": "th"})
 
 
 def slug(name: str) -> str:
-    """A folder and package name from a project name: 'My ML Project (v2)' -> 'my_ml_project_v2';
-    at most SLUG_LENGTH characters, cut between words."""
-    words = re.findall(r"[a-z0-9]+", name.lower())
+    """A folder and package name from a project name: 'My ML Project (v2)' -> 'my_ml_project_v2',
+    'Étude des réseaux' -> 'etude_des_reseaux' (accents dropped, letters kept); at most
+    SLUG_LENGTH characters, cut between words."""
+    spelled = name.translate(_LETTERS_WITHOUT_ACCENTS)
+    ascii_name = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_name.lower())
     text = "_".join(words) or "project"
     text = f"project_{text}" if text[0].isdigit() else text
     while len(text) > SLUG_LENGTH and "_" in text:

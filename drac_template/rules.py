@@ -8,11 +8,14 @@ user sees every problem at once. Messages read
 
 from __future__ import annotations
 
+import json
 import keyword
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from . import clusters, plan, units
@@ -96,9 +99,29 @@ _USERNAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
+PLACEHOLDER_USERNAME = "someuser"  # cookiecutter.json's default
+
+
 def check_username(value: str) -> list[Problem]:
     if not _USERNAME.fullmatch(value):
         return _error("username", value, "expected a CCDB user name: lowercase letters, digits, '_' or '-'", "jsmith")
+    if value == PLACEHOLDER_USERNAME:
+        return _warning("username", value, "this is the placeholder: the README's ~/.ssh/config logs in as it; "
+                        "give your CCDB user name (or fix the User line later)", "jsmith")
+    return []
+
+
+def check_framework(framework: str, gpus: int, nodes: int) -> list[Problem]:
+    """framework=none runs one NumPy process, which uses no GPU."""
+    if framework != "none":
+        return []
+    if nodes > 1 or gpus > 1:
+        return _error("framework", framework, f"a NumPy job is one process: {nodes} node(s) with {gpus} GPU(s) "
+                      "would start copies that write the same checkpoint; ask for 1 node and at most 1 GPU, "
+                      "or use pytorch", "pytorch")
+    if gpus == 1:
+        return _warning("framework", framework, "NumPy does not use the GPU this job asks for: set gpus_per_node=0 "
+                        "(a CPU job starts sooner), or use pytorch", "pytorch")
     return []
 
 
@@ -399,6 +422,8 @@ def validate(answers: Mapping[str, Any]) -> list[Problem]:
     problems += check_resources(text)
     problems += check_time(text["time"], text["cluster"])
     problems += check_email("mail_user", text["mail_user"], optional=True)
+    if _WHOLE.fullmatch(text["gpus_per_node"]) and _WHOLE.fullmatch(text["nodes"]):
+        problems += check_framework(text.get("framework", "pytorch"), int(text["gpus_per_node"]), int(text["nodes"]))
     return [replace(p, auto=True) if p.field in auto else p for p in problems]
 
 
@@ -411,7 +436,8 @@ def report(problems: list[Problem], write: Callable[[str], Any], closing: str = 
     for problem in errors:
         write(f"ERROR: {problem}")
     if errors:
-        write(closing or f"Nothing was generated: fix the {len(errors)} answer(s) above and run cookiecutter again.")
+        rerun = os.environ.get("DRAC_TEMPLATE_RERUN", "cookiecutter")  # tools/bake says "tools/bake"
+        write(closing or f"Nothing was generated: fix the {len(errors)} answer(s) above and run {rerun} again.")
     return 1 if errors else 0
 
 
@@ -428,5 +454,9 @@ def check_answers(answers: Mapping[str, Any]) -> str:
     for line in lines[:-1] if failed else lines:
         print(line, file=sys.stderr)
     if failed:
+        kept = os.environ.get("DRAC_TEMPLATE_ANSWERS")  # tools/bake prints a command that reruns with them
+        if kept:
+            given = {key: value for key, value in answers.items() if not key.startswith("_")}
+            Path(kept).write_text(json.dumps(given, ensure_ascii=False), encoding="utf-8")
         raise FailedHookException(lines[-1])  # "Nothing was generated: ..."
     return "yes"

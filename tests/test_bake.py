@@ -10,7 +10,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 from cookiecutter.exceptions import FailedHookException
 
 from drac_template import clusters, plan, rules
@@ -312,3 +316,11 @@ def test_trillium_gpu_bakes_say_where_to_submit(tmp_path):
 def test_job_sh_pipes_nothing_into_head():
     """Under pipefail, `scontrol show hostnames | head -n 1` can end in SIGPIPE (exit 141)."""
     assert "| head" not in (TEMPLATE / "{{cookiecutter.project_slug}}" / "job.sh").read_text()
+
+
+def test_job_sh_outside_slurm_says_to_use_sbatch(bakery, tmp_path):
+    project = bakery.bake(account="def-testlab")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no SLURM_* variables: a laptop
+    done = subprocess.run(["bash", "job.sh"], cwd=project, env=env, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr == "job.sh: this is a Slurm job: submit it on the cluster with: sbatch job.sh [training flags]\n"

@@ -28,6 +28,18 @@ TORCH_WHEELS = Path(os.environ.get("LOCAL_SLURM_TORCH_WHEELS", "/opt/wheels"))
 TORCH_PIN = next((f"torch=={w.name.split('-')[1]}" for w in sorted(TORCH_WHEELS.glob("torch-*-cp311-*.whl"))), None)
 
 
+def laptop_env(folder: Path) -> dict[str, str]:
+    """torch pinned to the machine's CPU wheel, and a local stand-in for PyTorch's CPU index (which
+    setup-laptop.sh uses on a GPU-less Linux; download.pytorch.org is out of reach here)."""
+    constraints = folder / "constraints.txt"
+    constraints.write_text(f"{TORCH_PIN}\n" if TORCH_PIN else "")
+    index = folder / "cpu-index" / "torch"
+    index.mkdir(parents=True, exist_ok=True)
+    links = "".join(f'<a href="{w.as_uri()}">{w.name}</a>\n' for w in TORCH_WHEELS.glob("torch-*.whl"))
+    (index / "index.html").write_text(f"<html><body>\n{links}</body></html>\n")
+    return {"PIP_CONSTRAINT": str(constraints), "TORCH_INDEX_URL": (folder / "cpu-index").as_uri()}
+
+
 @pytest.fixture(scope="module", params=["none", "pytorch"])
 def laptop_project(request, bakery, tmp_path_factory) -> Path:
     framework = request.param
@@ -38,9 +50,7 @@ def laptop_project(request, bakery, tmp_path_factory) -> Path:
     shutil.copytree(baked, clone)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"]):
         subprocess.run(cmd, cwd=clone, check=True)
-    constraints = clone.parent / "constraints.txt"
-    constraints.write_text(f"{TORCH_PIN}\n" if TORCH_PIN else "")
-    setup = run(["scripts/setup-laptop.sh"], clone, extra_env={"PIP_CONSTRAINT": str(constraints)})
+    setup = run(["scripts/setup-laptop.sh"], clone, extra_env=laptop_env(clone.parent))
     assert setup.returncode == 0, setup.stdout + setup.stderr
     return clone
 
@@ -53,8 +63,7 @@ def test_setup_builds_a_venv_with_the_clusters_python(laptop_project):
 
 
 def test_setup_is_safe_to_run_again(laptop_project):
-    constraints = {"PIP_CONSTRAINT": str(laptop_project.parent / "constraints.txt")}
-    again = run(["scripts/setup-laptop.sh"], laptop_project, extra_env=constraints)
+    again = run(["scripts/setup-laptop.sh"], laptop_project, extra_env=laptop_env(laptop_project.parent))
     assert again.returncode == 0, again.stdout + again.stderr
 
 
@@ -83,3 +92,27 @@ def test_setup_names_the_missing_python(bakery, tmp_path):
     assert result.returncode != 0
     assert f"python{missing}" in result.stdout + result.stderr
     assert not (clone / ".venv").exists()
+
+
+def test_setup_takes_torchs_cpu_build_on_a_linux_without_gpu(laptop_project):
+    setup = run(["scripts/setup-laptop.sh"], laptop_project, extra_env=laptop_env(laptop_project.parent))
+    pytorch = (laptop_project / "requirements.txt").read_text().count("torch") > 0
+    assert ("torch's CPU build, from PyTorch's CPU index" in setup.stdout) == pytorch
+    if pytorch:
+        python = str(laptop_project / ".venv/bin/python")
+        version = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        assert version.endswith("+cpu"), version
+
+
+def test_another_local_python_is_used_with_a_warning(bakery, tmp_path):
+    """A student whose laptop lacks the cluster's Python uses another one, warned, rather than
+    baking again with another cluster Python."""
+    missing = next(v for v in ("3.14", "3.13", "3.12", "3.10") if not shutil.which(f"python{v}")
+                   or subprocess.run([f"python{v}", "-V"], capture_output=True).returncode != 0)
+    project = bakery.bake(framework="none", python_version=missing, account="def-testlab", gpus_per_node=0)
+    clone = tmp_path / project.name
+    shutil.copytree(project, clone)
+    result = run(["scripts/setup-laptop.sh"], clone, extra_env={"PYTHON": sys.executable})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"WARNING: .venv runs Python {THIS_PYTHON}, the cluster {missing}" in result.stdout

@@ -18,7 +18,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 from cookiecutter.exceptions import FailedHookException, UndefinedVariableInTemplate
 from cookiecutter.main import cookiecutter
 from hypothesis import HealthCheck, event, given, settings

@@ -28,7 +28,7 @@ CONFIGS: list[dict] = [{"cluster": c} for c in CLUSTERS] + [
     {"cluster": "trillium", "gpus_per_node": 4},
     {"cluster": "narval", "mig_slice": "3g"},
     {"cluster": "tamia", "gpu_type": "h200"},
-    {"cluster": "nibi", "framework": "none", "nodes": 2, "gpus_per_node": 8},
+    {"cluster": "nibi", "nodes": 2, "gpus_per_node": 8},
 ]
 PLACEHOLDERS: list[str] = clusters.accounts()["placeholders"]
 

@@ -32,3 +32,9 @@ def test_the_templates_own_python_passes_ruff():
     result = subprocess.run([str(ruff), "check", "--no-cache", "drac_template", "tests", "bench/job-setup",
                              "local_extensions.py"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_tools_need_no_tomllib():
+    """tools/bake runs on Python 3.10, which has no tomllib: tools/dev-env reads pyproject.toml without it."""
+    for tool in (ROOT / "tools" / "dev-env", ROOT / "drac_template" / "bake.py"):
+        assert "import tomllib" not in tool.read_text(), tool

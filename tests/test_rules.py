@@ -37,6 +37,9 @@ def test_slug_from_project_name_is_an_identifier():
     for name in ["My ML Project", "Vision (v2)!", "2024 study", "  ", "x\"y$(id)", "word " * 40, "x" * 100]:
         assert rules.check_identifier("project_slug", plan.slug(name)) == [], name
     assert plan.slug("My ML Project (v2)") == "my_ml_project_v2"
+    # accents are transliterated, not dropped with their letter (issue 8)
+    assert plan.slug("Étude des réseaux") == "etude_des_reseaux"
+    assert plan.slug("Façade naïve, Ørsted, Łódź") == "facade_naive_orsted_lodz"
 
 
 # ---- python ------------------------------------------------------------------------------------
@@ -430,7 +433,7 @@ def test_defaults_are_valid_on_every_cluster():
         answers = full(cluster=cluster)
         problems = rules.validate(answers)
         assert errors(problems) == [], (cluster, [str(p) for p in problems])
-        assert [p.field for p in warnings(problems)] == ["account"]  # the placeholder, loudly
+        assert [p.field for p in warnings(problems)] == ["username", "account"]  # the placeholders, loudly
 
 
 def test_validate_reports_every_problem_at_once():
@@ -479,3 +482,29 @@ def test_every_fact_in_the_data_file_has_a_known_source():
         assert set(sources_of(fact)) <= known, fact
     keys = {frozenset(c) for c in raw["clusters"].values()}
     assert len(keys) == 1, "every cluster has the same facts"
+
+
+
+# ---- framework, user name (issues 8 and 10) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("gpus, nodes", [(2, 1), (4, 2), (0, 2)])
+def test_numpy_on_several_tasks_is_refused(gpus, nodes):
+    """2 nodes x 4 GPUs started 8 copies of the NumPy trainer that all wrote the same checkpoint."""
+    [problem] = errors(rules.validate(resolve({"framework": "none", "gpus_per_node": gpus, "nodes": nodes,
+                                                "cluster": "nibi", "account": "def-lab"})))
+    assert problem.field == "framework" and "a NumPy job is one process" in problem.rule
+
+
+def test_numpy_with_one_gpu_warns_and_without_passes():
+    found = [p for p in rules.validate(resolve({"framework": "none", "account": "def-lab", "username": "jsmith"}))]
+    [warning] = [p for p in found if p.field == "framework"]
+    assert warning.warning and "does not use the GPU" in warning.rule
+    cpu = rules.validate(resolve({"framework": "none", "gpus_per_node": 0, "account": "def-lab", "username": "js"}))
+    assert [p for p in cpu if p.field == "framework"] == []
+
+
+def test_the_placeholder_user_name_warns():
+    [problem] = rules.check_username("someuser")
+    assert problem.warning and "~/.ssh/config" in problem.rule
+    assert rules.check_username("jsmith") == []

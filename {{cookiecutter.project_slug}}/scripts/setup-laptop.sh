@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # On a laptop or workstation: .venv with the cluster's Python version, the packages of
 # requirements.txt and requirements-dev.txt, this project in editable mode, and the pre-commit hook.
-#   scripts/setup-laptop.sh        (again at any time: it reuses .venv and only tops it up)
+#   scripts/setup-laptop.sh                       (again at any time: it reuses .venv and tops it up)
+#   PYTHON=python3.11 scripts/setup-laptop.sh     another local Python than the cluster's (a warning)
 {%- if cookiecutter.framework == "pytorch" %}
-# On Linux without a GPU, a CPU-only torch is much smaller to download:
-#   PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu scripts/setup-laptop.sh
+#   scripts/setup-laptop.sh --cuda                torch with CUDA, where it would take the CPU build
+# On Linux without an NVIDIA GPU, torch comes from PyTorch's CPU index (about 200 MB, not 5 GB).
 {%- endif %}
 set -euo pipefail
 
 python_version={{ cookiecutter.python_version.split('.')[:2] | join('.') | shquote }}
-python="python$python_version"
+python="${PYTHON:-python$python_version}"
 venv=.venv
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,13 +24,14 @@ fail() {
 if [[ -x "$venv/bin/python" ]]; then
   have="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ||
     fail "$venv exists but its python does not run: remove it (rm -rf $venv) and run this again"
-  [[ "$have" == "$python_version" ]] ||
-    fail "$venv has Python $have, the cluster uses $python_version: remove it (rm -rf $venv) and run this again"
+  [[ "$have" == "$python_version" || -n "${PYTHON:-}" ]] ||
+    fail "$venv has Python $have, the cluster uses $python_version: remove it (rm -rf $venv) and run this again, or keep it with PYTHON=python$have"
   say "reusing $venv (Python $have)"
 else
   # Run it rather than look it up: a pyenv shim exists even when that version is not selected.
   "$python" -c 'import sys' >/dev/null 2>&1 ||
-    fail "$python not found or not runnable: the cluster runs Python $python_version, install the same here, e.g. 'uv python install $python_version', 'pyenv install $python_version' (then 'pyenv local $python_version'), or 'sudo apt install python$python_version python$python_version-venv', then run this again"
+    fail "$python not found or not runnable: the cluster runs Python $python_version, install the same here, e.g. 'uv python install $python_version', 'pyenv install $python_version' (then 'pyenv local $python_version'), or 'sudo apt install python$python_version python$python_version-venv', then run this again (or use another Python: PYTHON=python3.12 scripts/setup-laptop.sh)"
+  have="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
   if command -v virtualenv >/dev/null 2>&1; then
     say "creating $venv with virtualenv -p $python (as on the cluster)"
     virtualenv -p "$python" "$venv"
@@ -40,9 +42,21 @@ else
   fi
 fi
 
+if [[ "$have" != "$python_version" ]]; then
+  say "WARNING: $venv runs Python $have, the cluster $python_version: what works here may not work there, and the wheels differ"
+fi
+
+index=()
+{%- if cookiecutter.framework == "pytorch" %}
+if [[ "$(uname -s)" == Linux && "${1:-}" != --cuda ]] && ! command -v nvidia-smi >/dev/null 2>&1; then
+  say "no NVIDIA GPU here: torch's CPU build, from PyTorch's CPU index (scripts/setup-laptop.sh --cuda for CUDA)"
+  index=(--extra-index-url "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}")
+fi
+{%- endif %}
 say "installing requirements.txt, requirements-dev.txt and this project (editable)"
 "$venv/bin/python" -m pip install --upgrade pip
-"$venv/bin/python" -m pip install -r requirements.txt -r requirements-dev.txt
+# ${a[@]+"${a[@]}"}: an empty array under set -u, in macOS's bash 3.2 too
+"$venv/bin/python" -m pip install ${index[@]+"${index[@]}"} -r requirements.txt -r requirements-dev.txt
 "$venv/bin/python" -m pip install -e .
 
 if command -v git >/dev/null 2>&1 && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
