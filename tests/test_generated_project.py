@@ -116,3 +116,16 @@ def test_another_local_python_is_used_with_a_warning(bakery, tmp_path):
     result = run(["scripts/setup-laptop.sh"], clone, extra_env={"PYTHON": sys.executable})
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"WARNING: .venv runs Python {THIS_PYTHON}, the cluster {missing}" in result.stdout
+
+
+# Names on both sides of the tests' own modules (conftest, helpers) and of the third-party ones
+# (numpy, pytest, torch), in the order ruff's isort sorts them.
+@pytest.mark.parametrize("package", ["abc_study", "graph_nets_for_molecules", "helios", "pandora", "zeta_study"])
+@pytest.mark.parametrize("framework", ["none", "pytorch"])
+def test_any_package_name_passes_the_projects_ruff(bakery, framework, package):
+    project = bakery.bake(framework=framework, project_name=package.replace("_", " "), tracker="none")
+    assert (project / "src" / package).is_dir()
+    ruff = str(DEV_BIN / "ruff")  # the pin of the project's .pre-commit-config.yaml
+    for command in ([ruff, "check", "--no-cache", "."], [ruff, "format", "--no-cache", "--check", "."]):
+        result = run(command, project)
+        assert result.returncode == 0, f"{package}: {' '.join(command[1:])}\n{result.stdout}{result.stderr}"
