@@ -17,6 +17,12 @@ ANSWERS = json.loads(
 )
 
 
+def remove_unused_files() -> None:
+    """Files that only some answers need."""
+    if ANSWERS["tracker"] != "wandb":
+        Path("scripts/sync-runs.sh").unlink()
+
+
 def job_line(job, derived: list[str]) -> str:
     gpus = f"{job.gpus_per_node} {job.gpu_spec} GPU(s)" if job.gpu_spec else "no GPU"
     memory = {None: "the cluster's fixed memory share", "0": "all the memory"}.get(job.mem, f"{job.mem} of memory")
@@ -30,6 +36,7 @@ def main() -> int:
     sys.path.insert(0, TEMPLATE_ROOT)
     from drac_template import clusters, plan, regenerate
 
+    remove_unused_files()  # before the update check: an update's rendering must match a bake's
     if regenerate.rendering_for_update(ANSWERS, Path.cwd()):
         return 0
     cluster = clusters.cluster(ANSWERS["cluster"])

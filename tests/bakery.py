@@ -43,6 +43,24 @@ class Bakery:
         return self._baked[key]
 
 
+class PlainCookies:
+    """What Bakery needs of pytest-cookies' ``cookies``, for scripts outside pytest (bench/)."""
+
+    def __init__(self, out: Path):
+        self.out, self.count = out, 0
+
+    def bake(self, extra_context: dict, template: str) -> Any:
+        from types import SimpleNamespace
+
+        from cookiecutter.main import cookiecutter
+
+        self.count += 1
+        folder = self.out / f"bake{self.count:02d}"
+        folder.mkdir(parents=True)
+        project = cookiecutter(template, no_input=True, extra_context=extra_context, output_dir=str(folder))
+        return SimpleNamespace(exception=None, project_path=Path(project))
+
+
 def answers(project: Path) -> dict[str, Any]:
     """The answers a baked project recorded (in ``.cruft.json``, as cruft records them)."""
     return json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["context"]["cookiecutter"]

@@ -19,4 +19,6 @@ def bakery(cookies_session) -> Bakery:
 
 # `slurm`: session fixture, a real local Slurm (tools/local-slurm). The hook puts every test that
 # uses it in the xdist group "slurm", so that one worker owns the cluster.
+# `lab`: module fixture, baked projects submitted to that Slurm (tests/joblab.py).
+from tests.joblab import lab  # noqa: E402,F401
 from tests.slurm_cluster import pytest_collection_modifyitems, slurm  # noqa: E402,F401

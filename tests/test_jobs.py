@@ -11,28 +11,21 @@ import getpass
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from drac_template import clusters, plan
-from tests.bakery import answers, resolve
+from tests.bakery import resolve
+from tests.joblab import ACCOUNT, FAST, SLOW, Lab, Submitted, dataset_path, finished, make_dataset, metrics
 
 pytestmark = pytest.mark.xdist_group("slurm")
 
-ACCOUNT = "def-testlab"
-FAST = {"account": ACCOUNT, "python_version": "3.11", "gpus_per_node": 0, "cpus_per_task": 1, "mem": "2G"}
 TRAIN = ["--epochs", "3"]
-# About 100 s of training: longer than what a 2-minute limit leaves once the venv is built and the
-# warning comes 30 s before the limit (local Slurm checks limits every ~30 s, so it may come earlier).
-SLOW = ["--epochs", "12", "--step-seconds", "1.2"]
 # GPU bakes on the fake GPUs: 4 ranks train on the CPU over gloo, as one job of each shape.
 MULTI_TASK = {
     "2-nodes-2-tasks": {"cluster": "nibi", "nodes": 2, "gpus_per_node": 2},
@@ -42,74 +35,6 @@ MULTI_TASK_FAST = {"framework": "pytorch", "account": ACCOUNT, "python_version":
                    "mem": "8G", "time": "30:00"}
 MULTI_TRAIN = ["--epochs", "10", "--step-seconds", "0.3"]
 JOBS_PER_SHAPE, STOPS = 1, 3
-
-
-@dataclass
-class Submitted:
-    project: Path
-    job_id: str
-    log: Path
-    answers: dict
-    extra: dict = field(default_factory=dict)
-
-    def log_text(self) -> str:
-        return self.log.read_text() if self.log.exists() else ""
-
-
-def make_dataset(project: Path, archive: Path) -> None:
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    package = resolve_package(project)
-    subprocess.run(
-        [sys.executable, "-m", f"{package}.make_dataset", str(archive)],
-        cwd=project, env={"PYTHONPATH": str(project / "src"), "PATH": "/usr/bin:/bin"}, check=True,
-    )
-
-
-def resolve_package(project: Path) -> str:
-    return answers(project)["package_name"]
-
-
-def dataset_path(slurm, answers: dict) -> Path:
-    """Where the generated README tells the user to put the archive: their own folder of the
-    group's project space."""
-    user_dir = slurm.home / "projects" / answers["account"] / getpass.getuser()
-    return user_dir / answers["project_slug"] / "data" / "dataset.tar"
-
-
-class Lab:
-    """Bakes projects into their own folders (a user's clone each) and submits their job.sh."""
-
-    def __init__(self, slurm, bakery, root: Path):
-        self.slurm, self.bakery, self.root = slurm, bakery, root
-
-    def project(self, name: str, **overrides) -> tuple[Path, dict]:
-        answers = resolve({"project_name": name, **overrides})
-        baked = self.bakery.bake(project_name=name, **overrides)
-        clone = self.root / name.replace(" ", "_")
-        shutil.copytree(baked, clone, symlinks=True)
-        return clone, answers
-
-    def submit(self, project: Path, answers: dict, args=(), *, dataset=True, **kw) -> Submitted:
-        if dataset:
-            archive = dataset_path(self.slurm, answers)
-            if not archive.exists():
-                make_dataset(project, archive)
-        job_id = self.slurm.submit(project / "job.sh", cwd=project, args=list(args), **kw)
-        return Submitted(project, job_id, project / f"{answers['project_slug']}-{job_id}.out", answers)
-
-    def results(self, sub: Submitted, run_id: str | None = None) -> Path:
-        return self.slurm.scratch / sub.answers["project_slug"] / "runs" / (run_id or sub.job_id)
-
-
-@pytest.fixture(scope="module")
-def lab(slurm, bakery, tmp_path_factory):
-    lab = Lab(slurm, bakery, tmp_path_factory.mktemp("clones"))
-    wheel_reqs = tmp_path_factory.mktemp("reqs") / "extra.txt"
-    wheel_reqs.write_text("pip\n")
-    none, _ = lab.project("wheel none", framework="none", **FAST)
-    torch_, _ = lab.project("wheel torch", framework="pytorch", **FAST)
-    slurm.wheelhouse(none / "requirements.txt", torch_ / "requirements.txt", wheel_reqs)
-    return lab
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +78,20 @@ def jobs(lab, slurm):
     out = slurm.run(["./sweep.sh", "sweep.txt", "2", "--", "--epochs", "2"], cwd=p)
     array_id = re.search(r"Submitted batch job (\d+)", out).group(1)
     submitted["sweep"] = Submitted(p, array_id, p / f"{a['project_slug']}-{array_id}_1.out", a)
+    submitted["sweep"].extra["shown"] = slurm.run(["scontrol", "show", "job", array_id], cwd=p)
+
+    gpu_stand_in = p.parent / "stand-in-bin"
+    gpu_stand_in.mkdir(exist_ok=True)
+    nvidia_smi = gpu_stand_in / "nvidia-smi"  # what the real one prints for this query, one line per GPU
+    nvidia_smi.write_text('#!/bin/sh\necho "$*" >>"$(dirname "$0")/calls"\necho "0, 12, 1024"\n')
+    nvidia_smi.chmod(0o755)
+    p, a = lab.project("usage", framework="none", **{**FAST, "gpus_per_node": 1})
+    submitted["usage"] = lab.submit(p, a, ["--epochs", "6", "--step-seconds", "0.2"],
+                                    env={"PATH": f"{gpu_stand_in}:{os.environ['PATH']}", "GPU_SAMPLE_SECONDS": "1"})
+    submitted["usage"].extra["calls"] = gpu_stand_in / "calls"
 
     p, a = lab.project("killed", framework="none", time="10:00", **FAST)
-    submitted["killed"] = lab.submit(p, a, SLOW)
+    submitted["killed"] = lab.submit(p, a, KILLED)  # SLOW's numbers (the reference's), sooner
     killer = threading.Thread(target=kill_training_after_a_checkpoint, args=(lab, submitted["killed"]))
     killer.start()
     submitted["killed"].extra["killer"] = killer
@@ -177,6 +113,9 @@ def jobs(lab, slurm):
     p, a = lab.project("placeholder", framework="none", **{**FAST, "account": "def-someuser"})
     submitted["placeholder"] = lab.submit(p, a, TRAIN)
     return submitted
+
+
+KILLED = ["--epochs", SLOW[1], "--step-seconds", "0.3"]
 
 
 def signal_twice_once_training(lab: Lab, sub: Submitted) -> None:
@@ -237,16 +176,6 @@ def kill_training_after_a_checkpoint(lab: Lab, sub: Submitted) -> None:
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     sub.extra["killed"] = bool(pids)
-
-
-def finished(slurm, sub: Submitted, timeout: float = 600) -> dict:
-    result = slurm.wait(sub.job_id, timeout=timeout)
-    print(sub.log_text())
-    return result
-
-
-def metrics(path: Path) -> dict:
-    return json.loads((path / "metrics.json").read_text())
 
 
 # ---- 1. end to end ------------------------------------------------------------------------------------
@@ -318,6 +247,27 @@ def test_a_damaged_archive_is_never_used_and_is_rebuilt(lab, slurm, tmp_path):
     assert cache_entries(cache) == [key]
 
 
+def test_what_the_job_used_is_reported(jobs, lab, slurm):
+    """run.json beside metrics.json, and a one-line summary ending the log; GPU use sampled with
+    nvidia-smi (a stand-in printing its CSV) and a warning under 30%."""
+    sub = jobs["usage"]
+    assert finished(slurm, sub)["state"] == "COMPLETED", sub.log_text()
+    log = sub.log_text()
+    report = json.loads((lab.results(sub) / "run.json").read_text())
+    [run] = report["runs"]
+    assert (report["job_ids"], report["restarts"], run["gpus"], run["outcome"]) == ([sub.job_id], 0, 1, "done")
+    assert run["gpu_samples"] >= 1 and report["gpu_utilization_mean"] == 12.0 and report["gpu_memory_mean_mib"] == 1024
+    assert report["gpu_hours"] == pytest.approx(run["wall_seconds"] / 3600, abs=0.001) and run["setup_seconds"] > 0
+    assert run["cpu_efficiency"] is None, "seff is not on this machine"
+    assert "--query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,nounits" in (
+        sub.extra["calls"].read_text())
+    summary = f"job.sh: summary: 1 run(s) of job(s) {sub.job_id}, "
+    assert summary in log and "GPUs busy 12.0% (memory 1024 MiB)" in log, log
+    assert "job.sh: WARNING: the GPUs were busy 12.0% of the time on average" in log
+    cpu_report = json.loads((lab.results(jobs["e2e-none"]) / "run.json").read_text())
+    assert cpu_report["gpu_note"] == "no GPU in these jobs" and cpu_report["gpu_hours"] == 0
+
+
 # ---- 2. time limit without loss --------------------------------------------------------------------
 
 
@@ -334,6 +284,9 @@ def test_time_limit_checkpoints_requeues_and_resumes_without_loss(jobs, lab, slu
     assert "checkpoint saved:" in log and f"requeueing job {limited.job_id} to resume" in log
     assert "resuming from" in log and "SLURM_RESTART_COUNT=1" in log
     assert metrics(lab.results(limited)) == metrics(lab.results(reference))
+    report = json.loads((lab.results(limited) / "run.json").read_text())
+    assert [r["outcome"] for r in report["runs"]] == ["requeued"] * (len(runs) - 1) + ["done"]
+    assert report["wall_seconds"] == pytest.approx(sum(r["wall_seconds"] for r in report["runs"]), abs=0.2)
 
 
 def test_a_second_signal_during_the_save_loses_nothing(jobs, lab, slurm):
@@ -361,7 +314,7 @@ def test_several_tasks_requeue_at_every_warning_and_resume_without_loss(name, jo
     log = sub.log_text()
     assert sub.extra.get("sent") == STOPS, ("the job ended before every warning", log)
     assert result["state"] == "COMPLETED", (result, log)
-    assert log.count(f"checkpoint saved; requeueing job {sub.job_id} to resume") == STOPS, log
+    assert log.count(f"; requeueing job {sub.job_id} to resume") == STOPS, log
     assert "ERROR" not in log and "Traceback" not in log, log
     assert re.findall(rf"job {sub.job_id} \(run (\d+)\)", log) == [str(i) for i in range(1, STOPS + 2)]
     reference = jobs["stops-reference"]
@@ -384,7 +337,7 @@ def test_a_killed_training_fails_with_the_command_that_resumes_it(jobs, lab, slu
     found = re.search(r"job\.sh: ERROR: training exited with status (\d+) \(see the lines above\); after a fix, "
                       r"resume from its last checkpoint with: (.+)$", log, re.M)
     assert found, log
-    assert found.group(2).strip() == f"RUN_ID={sub.job_id} sbatch job.sh --epochs 12 --step-seconds 1.2"
+    assert found.group(2).strip() == f"RUN_ID={sub.job_id} sbatch job.sh {' '.join(KILLED)}"
     resumed = slurm.run(["bash", "-c", found.group(2)], cwd=sub.project)
     job_id = re.search(r"Submitted batch job (\d+)", resumed).group(1)
     again = Submitted(sub.project, job_id, sub.project / f"{sub.answers['project_slug']}-{job_id}.out", sub.answers)
@@ -407,9 +360,7 @@ def test_sweep_runs_each_line_with_its_own_output_and_folder(jobs, lab, slurm):
         assert f"sweep task {task}: {line}" in log, log
         found[task] = metrics(lab.results(sub, f"{sub.job_id}_{task}"))
     assert len({json.dumps(m, sort_keys=True) for m in found.values()}) == 3  # each ran its own parameters
-    assert "ArrayTaskThrottle=2" in slurm.run(["scontrol", "show", "job", sub.job_id], cwd=sub.project) or (
-        result.get("array_throttle") == 2
-    )
+    assert "ArrayTaskThrottle=2" in sub.extra["shown"], "the throttle (%2), as scontrol showed it at submission"
 
 
 # ---- 4. more than one node -------------------------------------------------------------------------------

@@ -33,11 +33,15 @@ run_name="${RUN_ID:-${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}}"
 run_id="$run_name${SLURM_ARRAY_TASK_ID:+_$SLURM_ARRAY_TASK_ID}"
 run_dir="$results_root/runs/$run_id"
 
+run_start="$(date +%s.%N)"
+max_stalls="${MAX_REQUEUES_WITHOUT_PROGRESS:-3}" # requeues in a row that saved no new step
+
 log() { printf '%s job.sh: %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() {
   log "ERROR: $*"
   exit 1
 }
+seconds_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
 cd "$SLURM_SUBMIT_DIR"
 log "job $SLURM_JOB_ID (run $((${SLURM_RESTART_COUNT:-0} + 1))) on $SLURM_JOB_NUM_NODES node(s): ${SLURM_JOB_NODELIST:-?}"
@@ -85,33 +89,65 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_EVALUATE
 export HF_HOME="${HF_HOME:-${SCRATCH:-$HOME/scratch}/huggingface}" # where the login node downloads (scripts/bashrc-snippet.sh)
 per_node=(srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --kill-on-bad-exit=1)
 
+run_args=(--job-id "$SLURM_JOB_ID" --restart "${SLURM_RESTART_COUNT:-0}" --nodes "${SLURM_JOB_NODELIST:-}"
+  --gpus "$((1 * SLURM_JOB_NUM_NODES))" --start "$run_start")
+report() { # OUTCOME: add this job to $run_dir/run.json, and log the one-line summary
+  python scripts/run-report.py "$run_dir" "${run_args[@]}" --setup "$setup_seconds" --outcome "$1" |
+    while IFS= read -r line; do log "$line"; done || true
+}
+
+requeue() { # WHY: requeue the job to resume, unless it keeps coming back without a new checkpoint
+  local mark same
+  mkdir -p "$run_dir"
+  mark="$(stat -c %Y "$run_dir"/checkpoint.* 2>/dev/null | sort -n | tail -n 1 || true)" # the newest checkpoint's time
+  printf '%s\n' "${mark:-none}" >>"$run_dir/requeues"
+  same="$(tac "$run_dir/requeues" | awk -v m="${mark:-none}" '$0 == m { n++; next } { exit } END { print n + 0 }')"
+  if ((same > max_stalls)); then
+    report failed
+    die "$1, but the job was requeued $max_stalls times in a row without a new checkpoint: not again (MAX_REQUEUES_WITHOUT_PROGRESS=$max_stalls); see the lines above, then resume with: $(printf '%q ' "${resume[@]}")"
+  fi
+  report requeued
+  log "$1; requeueing job $SLURM_JOB_ID to resume"
+  scontrol requeue "$SLURM_JOB_ID"
+}
+
 phase=setup
 trapped=0
+setup_seconds=0
+if [[ "${SLURM_RESTART_COUNT:-0}" -eq 0 ]]; then
+  rm -f "$run_dir/requeues" # a new job (RUN_ID=... sbatch job.sh too) starts its count afresh
+fi
 on_time_limit() {
   trapped=1
   if [[ "$phase" == train ]]; then
     log "time limit in 300 s: asking the training to save a checkpoint"
     scancel --signal=USR1 "$SLURM_JOB_ID" || true
   else
-    log "time limit reached during $phase: requeueing job $SLURM_JOB_ID"
-    scontrol requeue "$SLURM_JOB_ID"
+    requeue "time limit reached during $phase"
     exit 0
   fi
 }
 trap on_time_limit USR1
+
 log "setting up the venv in \$SLURM_TMPDIR on each node, from the environment cache or the wheelhouse"
 setup_start="$(date +%s.%N)"
 "${per_node[@]}" scripts/job-node.sh build-env || die "the venv could not be set up on every node: see the lines above"
-log "venv ready on every node in $(awk -v a="$setup_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+log "venv ready on every node in $(seconds_since "$setup_start") s"
 log "staging $dataset_archive into \$SLURM_TMPDIR/data"
 "${per_node[@]}" scripts/job-node.sh stage-data "$dataset_archive" ||
   die "$dataset_archive could not be extracted on every node (a tar archive? room in \$SLURM_TMPDIR?): see the lines above"
+setup_seconds="$(seconds_since "$setup_start")"
 mkdir -p "$run_dir"
+export JOB_RUN_DIR="$run_dir" # job-node.sh samples the GPUs into $JOB_RUN_DIR/usage
+# A run Slurm kills (a node failure, an administrator's requeue) cannot report itself: the next
+# run's report finds it from this, and from job-node.sh's heartbeat.
+python scripts/run-report.py "$run_dir" "${run_args[@]}" --setup "$setup_seconds" --outcome started || true
 
 # ---- the work: in the background, so the USR1 trap runs while it trains ----
 phase=train
 stopped="$run_dir/stopped.json" # rank 0 writes it once the checkpoint of a stop is complete
-rm -f "$stopped"
+hung="$run_dir/hung.json"       # a rank's watchdog writes it when no step finished for --hang-minutes
+rm -f "$stopped" "$hung"
 log "training; results and checkpoints in $run_dir"
 srun --kill-on-bad-exit=1 scripts/job-node.sh train --run-dir "$run_dir" "${train_args[@]}" &
 train_pid=$!
@@ -125,10 +161,13 @@ done
 # The marker, not srun's status, says a stop was saved: with several ranks, srun terminates the
 # ranks still shutting down once the first exits 3, and may report their status instead.
 if [[ -f "$stopped" ]]; then
-  log "checkpoint saved; requeueing job $SLURM_JOB_ID to resume (training exited with status $status)"
-  scontrol requeue "$SLURM_JOB_ID"
+  requeue "checkpoint saved (training exited with status $status)"
+elif [[ -f "$hung" ]]; then
+  requeue "the training hung: no step finished for --hang-minutes (the watchdog's stacks are above)"
 elif [[ "$status" -eq 0 ]]; then
+  report "done"
   log "done: results in $run_dir"
 else
+  report failed
   die "training exited with status $status (see the lines above); after a fix, resume from its last checkpoint with: $(printf '%q ' "${resume[@]}")"
 fi

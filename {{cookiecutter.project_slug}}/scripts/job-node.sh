@@ -169,6 +169,20 @@ check_home_venv() { # {{ c.name }}: jobs source the venv scripts/setup-cluster.s
 }
 {%- endif %}
 
+monitor() { # PID: while PID runs, every GPU_SAMPLE_SECONDS, this node's GPUs' use (nvidia-smi)
+  local pid="$1" run="${SLURM_JOB_ID:-0}-${SLURM_RESTART_COUNT:-0}" gpus="" select=() #   and rank 0's heartbeat
+  command -v nvidia-smi >/dev/null 2>&1 && gpus="$JOB_RUN_DIR/usage/gpu-$(hostname -s)-$run.csv"
+  [[ -z "${CUDA_VISIBLE_DEVICES:-}" ]] || select=(-i "$CUDA_VISIBLE_DEVICES") # this job's GPUs only
+  mkdir -p "$JOB_RUN_DIR/usage"
+  while kill -0 "$pid" 2>/dev/null; do
+    [[ "${SLURM_PROCID:-0}" != 0 ]] || touch "$JOB_RUN_DIR/usage/heartbeat-$run"
+    if [[ -n "$gpus" ]]; then
+      nvidia-smi "${select[@]}" --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,nounits >>"$gpus" 2>/dev/null
+    fi
+    sleep "${GPU_SAMPLE_SECONDS:-30}"
+  done
+}
+
 case "$action" in
   build-env)
 {%- if c.job_venv == "home" %}
@@ -188,6 +202,9 @@ case "$action" in
     tar -xf "${1:?stage-data needs the archive}" -C "$SLURM_TMPDIR/data"
     ;;
   train)
+    if [[ "${SLURM_LOCALID:-0}" == 0 && -n "${JOB_RUN_DIR:-}" ]]; then
+      monitor "$$" & # one per node; it stops with the training, which keeps this process's id
+    fi
     # shellcheck disable=SC1091  # the venv exists only inside the job
     source "$venv/bin/activate"
     export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"

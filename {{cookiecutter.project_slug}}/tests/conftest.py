@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SAMPLES
 from {{ cookiecutter.package_name }}.make_dataset import make_dataset
+
+from helpers import SAMPLES
 
 # Variables that would make a run distributed, or look like a Slurm job, if pytest itself runs
 # inside one (e.g. in an salloc session): tests set them only on purpose.
-JOB_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "WANDB_RUN_ID")
+JOB_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "TORCHELASTIC_RUN_ID")
+JOB_VARIABLES += ("MASTER_ADDR", "MASTER_PORT", "WANDB_RUN_ID")
 
 
 @pytest.fixture(autouse=True, scope="session")

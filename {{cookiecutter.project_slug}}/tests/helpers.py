@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"
 # 256 samples: 205 for training, so 4 steps per epoch at batch size 64, the last one of 13.
 SAMPLES, BATCH_SIZE, STEPS_PER_EPOCH = 256, 64, 4
+# For the runs that tests compare bit for bit{{ ": deterministic kernels" if cookiecutter.framework == "pytorch" }}.
+EXACT = [{{ '"--deterministic"' if cookiecutter.framework == "pytorch" }}]
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -56,6 +58,33 @@ def read_metrics(run_dir: Path) -> dict:
 
 def lines_starting(text: str, prefix: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(prefix)]
+
+
+# Runs the training as train_command does, but raises SIGUSR1 in this process right after its
+# STEPS-th optimisation step: a stop at a known step. Arguments: STEPS, then the training's.
+STOP_AFTER = f"""
+import signal, sys
+from {PACKAGE}.engine import Engine
+from {PACKAGE}.train import main
+
+steps, train_step = int(sys.argv[1]), Engine.train_step
+
+def counted(self, batch):
+    consumed = train_step(self, batch)
+    counted.done += 1
+    if counted.done == steps:
+        signal.raise_signal(signal.SIGUSR1)
+    return consumed
+
+counted.done = 0
+Engine.train_step = counted
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def stop_after(steps: int, command: list[str]) -> list[str]:
+    """``command`` (a train_command) made to stop after ``steps`` steps of this process."""
+    return [sys.executable, "-c", STOP_AFTER, str(steps), *command[3:]]
 
 
 def free_port() -> int:

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import PACKAGE, child_env
 from {{ cookiecutter.package_name }}.make_dataset import main, make_dataset
+
+from helpers import PACKAGE, child_env
 
 
 def read_archive(archive: Path) -> dict[str, dict[str, np.ndarray]]:

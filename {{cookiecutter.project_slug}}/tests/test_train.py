@@ -5,22 +5,36 @@ A stopped-then-resumed run must end with exactly the metrics of a run never stop
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+{%- if cookiecutter.framework == "pytorch" %}
+import re
+{%- endif %}
 import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 {%- if cookiecutter.framework == "pytorch" %}
 
-pytest.importorskip("torch", reason="PyTorch is not installed")
+torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 {%- endif %}
+
+from {{ cookiecutter.package_name }} import checkpoint as checkpoint_module
+from {{ cookiecutter.package_name }} import engine as engine_module
+from {{ cookiecutter.package_name }} import task
+from {{ cookiecutter.package_name }} import train as train_module
+from {{ cookiecutter.package_name }}.checkpoint import CHECKPOINT_NAME, STOPPED_NAME, StopRequest
+from {{ cookiecutter.package_name }}.engine import Engine{{ ", Topology, gpu_index" if cookiecutter.framework == "pytorch" }}
+from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED, Pacer
 
 from helpers import (
     BATCH_SIZE,
+    EXACT,
     STEPS_PER_EPOCH,
     child_env,
 {%- if cookiecutter.framework == "pytorch" %}
@@ -29,14 +43,11 @@ from helpers import (
     lines_starting,
     read_metrics,
     run_train,
+{%- if cookiecutter.framework == "pytorch" %}
+    stop_after,
+{%- endif %}
     train_command,
 )
-from {{ cookiecutter.package_name }} import checkpoint as checkpoint_module
-from {{ cookiecutter.package_name }} import engine as engine_module
-from {{ cookiecutter.package_name }} import train as train_module
-from {{ cookiecutter.package_name }}.checkpoint import CHECKPOINT_NAME, STOPPED_NAME
-from {{ cookiecutter.package_name }}.engine import Engine
-from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED
 
 EPOCHS = 4
 STEPS = EPOCHS * STEPS_PER_EPOCH
@@ -52,6 +63,7 @@ def train_args(data_dir: Path, run_dir: Path, *extra: str) -> list[str]:
         str(EPOCHS),
         "--batch-size",
         str(BATCH_SIZE),
+        *EXACT,
         *extra,
     ]
 
@@ -71,12 +83,13 @@ def signal_after_steps(monkeypatch: pytest.MonkeyPatch, steps: int, signum: int)
     original = engine_module.Engine.train_step
     count = 0
 
-    def train_step(self: Engine, index: Any) -> None:
+    def train_step(self: Engine, batch: Any) -> int:
         nonlocal count
-        original(self, index)
+        consumed = original(self, batch)
         count += 1
         if count == steps:
             signal.raise_signal(signum)  # the handler has run when this returns
+        return consumed
 
     monkeypatch.setattr(Engine, "train_step", train_step)
 
@@ -113,13 +126,14 @@ def reference(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def test_reference_run_learns(reference: dict[str, Any]) -> None:
     assert reference["epoch"] == EPOCHS
     assert reference["steps"] == STEPS
-    assert isinstance(reference["train_loss"], float)
+    assert sorted(reference) == ["epoch", "steps", "train_loss", "val_accuracy", "val_loss"]
     assert reference["val_accuracy"] > 0.6  # three classes: chance is 1/3
+    assert reference["train_loss"] < 1.0  # chance: ln 3 = 1.1
 
 
 def test_short_run_writes_metrics(data_dir: Path, tmp_path: Path, reference: dict) -> None:
     env = child_env(SLURM_JOB_ID="4242", SLURM_RESTART_COUNT="2")
-    result = run_train(data_dir, tmp_path, "--epochs", str(EPOCHS), env=env)
+    result = run_train(data_dir, tmp_path, "--epochs", str(EPOCHS), *EXACT, env=env)
     assert result.returncode == 0, result.stderr
     (start,) = lines_starting(result.stdout, "start:")
     assert "SLURM_JOB_ID=4242" in start and "SLURM_RESTART_COUNT=2" in start
@@ -134,8 +148,24 @@ def test_short_run_writes_metrics(data_dir: Path, tmp_path: Path, reference: dic
 
 def test_start_line_defaults(data_dir: Path, tmp_path: Path, capsys, reference: dict) -> None:
     assert run_in_process(train_args(data_dir, tmp_path, "--epochs", "1")) == 0
-    (start,) = lines_starting(capsys.readouterr().out, "start:")
+    out = capsys.readouterr().out
+    (start,) = lines_starting(out, "start:")
     assert "SLURM_RESTART_COUNT=0" in start and "SLURM_JOB_ID" not in start
+{%- if cookiecutter.framework == "pytorch" %}
+    (setup,) = lines_starting(out, "setup:")
+    assert "device cpu, precision fp32," in setup and ", 0 loader workers," in setup
+
+
+def test_bf16_autocast_on_request(data_dir: Path, tmp_path: Path, capsys) -> None:
+    assert run_in_process(train_args(data_dir, tmp_path, "--precision", "bf16")) == 0
+    assert "precision bf16," in capsys.readouterr().out
+    assert read_metrics(tmp_path)["val_accuracy"] > 0.6
+
+
+def test_loader_workers_from_the_tasks_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "8")
+    assert train_module.parse_args(["--data-dir", "d", "--run-dir", "r"]).workers == 7
+{%- endif %}
 
 
 @pytest.mark.parametrize(
@@ -241,11 +271,11 @@ def test_finished_run_is_not_trained_again(
 
 
 def start_training(
-    data_dir: Path, run_dir: Path, env: dict[str, str] | None = None
+    data_dir: Path, run_dir: Path, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
     """A slow run (a pause after each step) in a child process, as srun would start it."""
     return subprocess.Popen(
-        train_command(data_dir, run_dir, "--epochs", str(EPOCHS), "--step-seconds", "0.05"),
+        train_command(data_dir, run_dir, "--epochs", str(EPOCHS), "--step-seconds", "0.05", *extra),
         env=env or child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -268,9 +298,13 @@ def wait_for_line(process: subprocess.Popen[str], prefix: str) -> list[str]:
     ids=["SIGUSR1", "SIGTERM", "SIGUSR1-then-SIGTERM"],
 )
 def test_signalled_process_exits_3_and_resumes(
-    data_dir: Path, tmp_path: Path, reference: dict[str, Any], signals: list[int]
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    reference: dict[str, Any],
+    signals: list[int],
 ) -> None:
-    process = start_training(data_dir, tmp_path)
+    process = start_training(data_dir, tmp_path, *EXACT)
     try:
         lines = wait_for_line(process, "epoch 1/")
         for signum in signals:
@@ -286,9 +320,8 @@ def test_signalled_process_exits_3_and_resumes(
     stopped = json.loads((tmp_path / STOPPED_NAME).read_text(encoding="utf-8"))
     assert f"step {stopped['step']}," in saved and stopped["signal"] == signals[0].name
 
-    result = run_train(data_dir, tmp_path, "--epochs", str(EPOCHS))
-    assert result.returncode == 0, result.stderr
-    assert len(lines_starting(result.stdout, "resuming from")) == 1
+    assert run_in_process(train_args(data_dir, tmp_path)) == 0
+    assert len(lines_starting(capsys.readouterr().out, "resuming from")) == 1
     assert read_metrics(tmp_path) == reference
 
 
@@ -361,6 +394,123 @@ def test_checkpoint_is_written_atomically(data_dir: Path, tmp_path: Path, monkey
     # the checkpoint of epoch 2 is intact: the run resumes from it
     assert run_in_process(train_args(data_dir, tmp_path)) == 0
     assert read_metrics(tmp_path)["steps"] == STEPS
+
+
+def test_checkpoints_every_n_steps_and_resumes_after_a_crash(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    reference: dict[str, Any],
+) -> None:
+    """With --checkpoint-steps 3, a crash in the 8th step loses 2: the run resumes from step 6,
+    LR schedule included, and ends as if nothing had happened."""
+    original = Engine.train_step
+    count = 0
+
+    def crashing_train_step(self: Engine, batch: Any) -> int:
+        nonlocal count
+        count += 1
+        if count == 8:
+            raise RuntimeError("the node went down")
+        return original(self, batch)
+
+    monkeypatch.setattr(Engine, "train_step", crashing_train_step)
+    with pytest.raises(RuntimeError, match="node went down"):
+        run_in_process(train_args(data_dir, tmp_path, "--checkpoint-steps", "3"))
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert run_in_process(train_args(data_dir, tmp_path, "--checkpoint-steps", "3")) == 0
+    assert "(epoch 1, step 6)" in capsys.readouterr().out
+    assert read_metrics(tmp_path) == reference
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+class Recorder:
+    """An engine that records the collectives the pacer asks for."""
+
+    def __init__(self, world_size: int) -> None:
+        self.world_size, self.calls = world_size, 0
+
+    def agree(self, values: list[float]) -> list[float]:
+        self.calls += 1
+        return values
+
+
+def pace(world_size: int, steps: int, stop_at: int, monkeypatch, **options: float):
+    """Steps of 0.125 s through a Pacer: the steps where it checked, stopped and checkpointed."""
+    clock = FakeClock()
+    monkeypatch.setattr(train_module, "time", clock)
+    settings = {"check_seconds": 1.0, "checkpoint_minutes": 10.0, "checkpoint_steps": 0}
+    engine, stop = Recorder(world_size), StopRequest()
+    pacer = Pacer(argparse.Namespace(**(settings | options)), engine, 0, None)
+    checks, stops, saves = [], [], []
+    for step in range(steps):
+        if step == stop_at:
+            stop.signum = signal.SIGUSR1
+        calls = engine.calls
+        stop_now, save_now = pacer.at_boundary(step, stop)
+        checks += [step] if engine.calls > calls else []
+        stops += [step] if stop_now else []
+        if save_now:
+            saves.append(step)
+            pacer.saved(step)
+        clock.now += 0.125
+    return checks, stops, saves
+{%- if cookiecutter.framework == "pytorch" %}
+
+
+def test_ranks_compare_notes_about_every_check_seconds(monkeypatch) -> None:
+    checks, stops, saves = pace(2, 40, 12, monkeypatch, checkpoint_minutes=0.05)
+    # 8 steps a second once the time per step is known; the stop waits for the next check
+    assert checks == [0, 1, 9, 17, 25, 33]
+    assert stops == [17, 25, 33]
+    assert saves == [25]  # the first check 3 s (0.05 minutes) after the start
+{%- endif %}
+
+
+def test_one_process_looks_at_every_step_for_free(monkeypatch) -> None:
+    checks, stops, saves = pace(1, 40, 12, monkeypatch, checkpoint_minutes=0.05)
+    assert checks == list(range(40))
+    assert stops == list(range(12, 40))
+    assert saves == [24]  # 3 s after the start
+
+
+def test_checkpoints_every_n_steps_without_a_check(monkeypatch) -> None:
+    assert pace(4, 20, 99, monkeypatch, checkpoint_steps=6)[2] == [6, 12, 18]
+
+
+def model_numbers(data_dir: Path, run_dir: Path) -> tuple[np.ndarray, dict[str, float]]:
+    """Under the model of run_dir's checkpoint: each training sample's loss, and the
+    validation metrics that one process computes."""
+    train_set, val_set = task.load_datasets(data_dir)
+    engine = Engine(train_module.parse_args(train_args(data_dir, run_dir)), train_set, val_set)
+    engine.load(run_dir / CHECKPOINT_NAME)
+{%- if cookiecutter.framework == "pytorch" %}
+    inputs, targets = train_set.tensors
+    with torch.no_grad():
+        losses = task.metrics(engine.model(inputs), targets)["loss"].numpy()
+{%- else %}
+    losses = engine.model.metrics(train_set.x, train_set.y)["loss"]
+{%- endif %}
+    return losses.astype(np.float64), engine.evaluate()
+
+
+def test_the_epoch_loss_is_a_mean_over_samples(data_dir: Path, tmp_path: Path) -> None:
+    """At lr 0 the model stays as it started, and the epoch's loss is then the mean loss of the
+    training samples: the short last batch (13 of 205) weighs 13/205, not a quarter."""
+    assert run_in_process(train_args(data_dir, tmp_path, "--lr", "0", "--epochs", "1")) == 0
+    losses, val = model_numbers(data_dir, tmp_path)
+    metrics = read_metrics(tmp_path)
+    assert metrics["train_loss"] == pytest.approx(losses.mean(), rel=1e-6)
+    assert metrics["val_loss"] == val["val_loss"] and metrics["val_accuracy"] == val["val_accuracy"]
 {%- if cookiecutter.tracker == "tensorboard" %}
 
 
@@ -400,19 +550,29 @@ def test_wandb_offline_run_keeps_its_id_across_resumption(data_dir: Path, tmp_pa
 {%- if cookiecutter.framework == "pytorch" %}
 
 
-def start_ranks(data_dir: Path, run_dir: Path, port: int, *extra: str) -> list[subprocess.Popen]:
-    """Two processes of one job, with the variables srun and job.sh give them."""
-    processes = []
-    for rank in range(2):
+# Two ranks at batch size 16: 204 of the 205 samples, in 7 steps per epoch (6 of 32, one of 12).
+TWO_RANKS = ("--batch-size", "16")
+
+
+def start_ranks(
+    data_dir: Path, run_dir: Path, *extra: str, world: int = 2, stop_last_after: int = 0
+) -> list[subprocess.Popen]:
+    """The processes of one job, with the variables srun and job.sh give them. With
+    ``stop_last_after``, the last rank raises SIGUSR1 after that many steps."""
+    port, processes = str(free_port()), []
+    for rank in range(world):
         env = child_env(
             SLURM_PROCID=str(rank),
             SLURM_LOCALID=str(rank),
-            SLURM_NTASKS="2",
+            SLURM_NTASKS=str(world),
+            SLURM_NTASKS_PER_NODE=str(world),
             SLURM_CPUS_PER_TASK="1",
             MASTER_ADDR="127.0.0.1",
-            MASTER_PORT=str(port),
+            MASTER_PORT=port,
         )
         command = train_command(data_dir, run_dir, "--epochs", str(EPOCHS), *extra)
+        if stop_last_after and rank == world - 1:
+            command = stop_after(stop_last_after, command)
         processes.append(
             subprocess.Popen(
                 command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -436,7 +596,7 @@ def finish(processes: list[subprocess.Popen], seen: str = "") -> list[tuple[int,
 @pytest.fixture(scope="module")
 def distributed_reference(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     run_dir = tmp_path_factory.mktemp("distributed")
-    results = finish(start_ranks(data_dir, run_dir, free_port()))
+    results = finish(start_ranks(data_dir, run_dir, *TWO_RANKS, *EXACT))
     for code, out, err in results:
         assert code == 0, out + err
     return run_dir, results
@@ -448,15 +608,16 @@ def test_two_ranks_train_together(distributed_reference) -> None:
         (check,) = lines_starting(out, f"rank {rank} of 2 on ")
         assert check.endswith(": all-reduce sum 3 (expected 3)")
     (_, out0, _), (_, out1, _) = results
+    assert "world size 2, backend gloo" in out0
     assert len(lines_starting(out0, "done:")) == 1 and not lines_starting(out1, "done:")
-    # 205 samples, 102 per rank: 2 steps per epoch at batch size 64
-    assert read_metrics(run_dir)["steps"] == EPOCHS * 2
+    assert read_metrics(run_dir)["steps"] == EPOCHS * 7
 
 
 def test_ranks_stop_together_and_resume(
     data_dir: Path, tmp_path: Path, distributed_reference
 ) -> None:
-    processes = start_ranks(data_dir, tmp_path, free_port(), "--step-seconds", "0.1")
+    """A signal to one rank: both stop at the same step, the next check (about a second later)."""
+    processes = start_ranks(data_dir, tmp_path, *TWO_RANKS, *EXACT, "--step-seconds", "0.1")
     seen = "\n".join(wait_for_line(processes[0], "epoch 1/")) + "\n"
     os.kill(processes[1].pid, signal.SIGUSR1)  # rank 1 only: rank 0 must stop at the same step
     results = finish(processes, seen)
@@ -465,8 +626,93 @@ def test_ranks_stop_together_and_resume(
     assert "another rank" in saved
     assert not lines_starting(results[1][1], "checkpoint saved:")
 
-    results = finish(start_ranks(data_dir, tmp_path, free_port()))
+    results = finish(start_ranks(data_dir, tmp_path, *TWO_RANKS, *EXACT))
     assert [code for code, _, _ in results] == [0, 0], results
     assert len(lines_starting(results[0][1], "resuming from")) == 1
     assert read_metrics(tmp_path) == read_metrics(distributed_reference[0])
+
+
+def saved_position(run_dir: Path) -> tuple[int, int, int]:
+    progress = torch.load(run_dir / CHECKPOINT_NAME, weights_only=True)["progress"]
+    return progress["epoch"], progress["step"], progress["samples"]
+
+
+# At lr 0 the model stays as it started: each sample's loss is known, and an epoch's loss tells
+# which samples it was trained on.
+FROZEN = ("--lr", "0", "--batch-size", "16", "--epochs", "2", "--check-seconds", "0")
+
+
+def test_two_ranks_resumed_by_one_go_on_from_the_same_sample(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = finish(start_ranks(data_dir, tmp_path, *FROZEN, stop_last_after=9))
+    assert [code for code, _, _ in results] == [EXIT_CHECKPOINTED] * 2, results
+    assert saved_position(tmp_path) == (1, 9, 2 * 32)  # 2 steps into the second epoch
+    assert run_in_process(train_args(data_dir, tmp_path, *FROZEN)) == 0
+    assert "made with world_size=2, this run has 1:" in capsys.readouterr().err
+    metrics = read_metrics(tmp_path)
+    assert metrics["steps"] == 9 + 9  # the 141 samples left, 16 at a time
+    losses, _ = model_numbers(data_dir, tmp_path)
+    # every sample once: the two ranks' 64, then all the rest
+    assert metrics["train_loss"] == pytest.approx(losses.mean(), rel=1e-6)
+
+
+def test_one_rank_resumed_by_two_goes_on_from_the_same_sample(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signal_after_steps(monkeypatch, 16, signal.SIGUSR1)  # 13 steps per epoch of 205 samples
+    assert run_in_process(train_args(data_dir, tmp_path, *FROZEN)) == EXIT_CHECKPOINTED
+    monkeypatch.undo()
+    assert saved_position(tmp_path) == (1, 16, 3 * 16)
+    results = finish(start_ranks(data_dir, tmp_path, *FROZEN))
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert "made with world_size=1, this run has 2:" in results[0][2]
+    metrics = read_metrics(tmp_path)
+    assert metrics["steps"] == 16 + 5  # 156 of the 157 left: 4 steps of 2 x 16, one of 2 x 14
+    order = np.random.default_rng([0, 1]).permutation(205)  # the second epoch's, at seed 0
+    losses, val = model_numbers(data_dir, tmp_path)
+    assert metrics["train_loss"] == pytest.approx(losses[order[: 48 + 156]].mean(), rel=1e-6)
+    # each rank evaluated half of the validation set: added up, one process's numbers
+    assert metrics["val_accuracy"] == val["val_accuracy"]
+    assert metrics["val_loss"] == pytest.approx(val["val_loss"], rel=1e-6)
+
+
+def test_torchrun_ranks_win_over_the_slurm_job_they_run_in() -> None:
+    slurm = {"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NTASKS": "2"}
+    torchrun = {"TORCHELASTIC_RUN_ID": "1", "RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"}
+    assert Topology.from_env(slurm | torchrun | {"LOCAL_WORLD_SIZE": "2"}) == Topology(3, 1, 4, 2)
+    assert Topology.from_env(slurm | {"SLURM_NTASKS_PER_NODE": "2"}) == Topology(0, 0, 2, 2)
+    assert Topology.from_env({"RANK": "1", "WORLD_SIZE": "2"}) == Topology(1, 0, 2, 1)
+    assert Topology.from_env({}) == Topology(0, 0, 1, 1)
+
+
+def test_torchrun_inside_a_slurm_job(data_dir: Path, tmp_path: Path) -> None:
+    """torchrun's two processes inherit the job's SLURM_PROCID=0: they must not both be rank 0."""
+    command = train_command(data_dir, tmp_path, "--epochs", "1")
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    env = child_env(SLURM_PROCID="0", SLURM_LOCALID="0", SLURM_NTASKS="2", OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [command[0], *torchrun, *command[1:]], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # (the processes share torchrun's output: their lines may run into each other)
+    assert sorted(re.findall(r"rank (\d) of 2 on ", result.stdout)) == ["0", "1"], result.stdout
+    assert read_metrics(tmp_path)["steps"] == 2  # 204 samples, 64 + 38 per rank
+
+
+@pytest.mark.parametrize(
+    "local_rank, tasks, visible, on_node, gpu",
+    [(0, 1, 1, 1, 0), (3, 4, 4, 4, 3), (1, 2, 8, 8, 1), (2, 4, 1, 4, 0)],
+    ids=["one", "all-visible", "fewer-tasks", "one-each-by-slurm"],
+)
+def test_each_task_gets_a_gpu_of_its_own(local_rank, tasks, visible, on_node, gpu) -> None:
+    assert gpu_index(local_rank, tasks, visible, on_node) == gpu
+
+
+@pytest.mark.parametrize("tasks, visible, on_node", [(4, 2, 2), (2, 1, 1), (4, 2, 4)])
+def test_more_tasks_than_gpus_fail_with_the_numbers(tasks, visible, on_node) -> None:
+    expected = f"{tasks} tasks on this node for {on_node} GPUs [(]{visible} visible"
+    for local_rank in range(tasks):
+        with pytest.raises(RuntimeError, match=expected):
+            gpu_index(local_rank, tasks, visible, on_node)
 {%- endif %}

@@ -12,7 +12,7 @@ import json
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -103,9 +103,8 @@ class Progress:
 
     epoch: int = 0  # epochs completed
     step: int = 0  # optimisation steps completed, over all epochs
-    batch_in_epoch: int = 0  # steps completed in the epoch under way
-    train_loss: float | None = None  # of the last completed epoch
-    val_accuracy: float | None = None  # after the last completed epoch
+    samples: int = 0  # samples of the epoch under way consumed so far, by all ranks together
+    metrics: dict[str, float] = field(default_factory=dict)  # after the last completed epoch
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

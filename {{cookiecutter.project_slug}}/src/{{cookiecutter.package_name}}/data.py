@@ -1,91 +1,40 @@
-"""Load the data set written by ``make_dataset`` and decide the order samples are seen in."""
+"""The order samples are trained in: shuffled each epoch, shared out over the ranks, resumable."""
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 
 import numpy as np
-
-SPLITS = ("train", "val")
 
 
 class DataError(Exception):
     """The data directory is missing or holds something else than expected (one-line message)."""
 
 
-@dataclass
-class Split:
-    x: np.ndarray  # float32, N x D
-    y: np.ndarray  # int64, N
+class EpochSampler:
+    """The batches of sample indices that one rank trains on, from any point of any epoch.
 
-
-@dataclass
-class Dataset:
-    train: Split
-    val: Split
-
-    @property
-    def features(self) -> int:
-        return int(self.train.x.shape[1])
-
-    @property
-    def classes(self) -> int:
-        return int(max(self.train.y.max(), self.val.y.max())) + 1
-
-
-def _load_split(path: Path) -> Split:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            x, y = npz["x"], npz["y"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"cannot read {path}: expected arrays x and y in a .npz ({exc})") from None
-    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
-        raise DataError(
-            f"{path}: expected x of shape (N, D) and y of shape (N,), N > 0; "
-            f"got x {x.shape} and y {y.shape}"
-        )
-    if y.min() < 0:
-        raise DataError(f"{path}: labels y must be 0, 1, 2, ...; found {y.min()}")
-    return Split(x.astype(np.float32, copy=False), y.astype(np.int64, copy=False))
-
-
-def load_dataset(data_dir: Path) -> Dataset:
-    for split in SPLITS:
-        path = data_dir / f"{split}.npz"
-        if not path.is_file():
-            where = f"data directory {data_dir.resolve()}"
-            if not data_dir.is_dir():
-                where += " (no such directory)"
-            target = shlex.quote(str(data_dir))
-            raise DataError(
-                f"no {split}.npz in {where}; make one with: "
-                f"python -m {__package__}.make_dataset data/dataset.tar && "
-                f"mkdir -p {target} && tar -xf data/dataset.tar -C {target}"
-            )
-    data = Dataset(*(_load_split(data_dir / f"{split}.npz") for split in SPLITS))
-    if data.val.x.shape[1] != data.features:
-        raise DataError(
-            f"{data_dir}: train.npz has {data.features} features but val.npz has "
-            f"{data.val.x.shape[1]}"
-        )
-    return data
-
-
-def epoch_order(seed: int, epoch: int, n: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
-    """The sample indices this rank visits in ``epoch``, in order.
-
-    A pure function of (seed, epoch): a resumed run sees the same order as an uninterrupted one
-    without saving it. Every rank shuffles identically and takes every ``world_size``-th index,
-    so the ranks' shards are disjoint and of equal size (up to ``world_size - 1`` samples of an
-    epoch are left out, different ones each epoch).
+    The order of an epoch is a pure function of (seed, epoch), the same on every rank, so a
+    resumed run sees what an uninterrupted one would without saving it. A step takes
+    ``batch_size`` indices per rank from the front of what is left of the epoch, every
+    ``world_size``-th to each rank, so the ranks' batches are disjoint and equally large. Where an
+    epoch stands is a count of samples consumed by all ranks together: a run that stops there
+    resumes at the very same sample with any number of ranks. The last few samples of an epoch
+    that cannot be shared equally (fewer than ``world_size``) are left out, other ones each epoch.
     """
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    per_rank = n // world_size
-    return order[rank : per_rank * world_size : world_size]
 
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = self.consumed = 0  # where the next iteration starts
 
-def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
-    """Optimisation steps in one epoch; the last batch of an epoch may be smaller."""
-    return -(-(n // world_size) // batch_size)
+    def __iter__(self) -> Iterator[list[int]]:
+        rest = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)[self.consumed :]
+        usable = len(rest) - len(rest) % self.world_size
+        step = self.batch_size * self.world_size
+        for start in range(0, usable, step):
+            yield rest[start : min(start + step, usable)][self.rank :: self.world_size].tolist()
+
+    def steps_per_epoch(self) -> int:
+        usable = self.n - self.n % self.world_size
+        return -(-usable // (self.batch_size * self.world_size))

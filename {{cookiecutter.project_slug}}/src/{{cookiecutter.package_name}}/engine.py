@@ -1,9 +1,10 @@
 {% if cookiecutter.framework == "pytorch" -%}
-"""The model, its optimiser and everything on the device: PyTorch, one process per GPU.
+"""Everything on the device, for whatever task.py describes: PyTorch, one process per GPU.
 
-With more than one task (``srun`` with ``--ntasks`` > 1, or a launcher's ``WORLD_SIZE`` > 1),
-every process trains a DistributedDataParallel replica on its own shard of each epoch, and rank
-0 alone writes files. Methods marked *collective* must be called by every rank at the same point.
+With more than one task (``srun`` with ``--ntasks`` > 1, or torchrun), every process trains a
+DistributedDataParallel replica on its own share of each step's samples and evaluates its own
+share of the validation set; rank 0 alone writes files. Methods marked *collective* must be
+called by every rank at the same point.
 """
 
 from __future__ import annotations
@@ -12,24 +13,28 @@ import argparse
 import os
 import random
 import socket
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
 
+from . import task
 from .checkpoint import Progress, atomic_write
-from .data import Dataset
+from .data import DataError, EpochSampler
+from .watchdog import beat
 
-CHECKPOINT_FORMAT = 1
-# How long a rank waits for the others, at start-up and in every collective.
-DIST_TIMEOUT = timedelta(minutes=10)
+CHECKPOINT_FORMAT = 2
+# How long a rank waits for the others, at start-up and in every collective, past the watchdog's
+# --hang-minutes: the watchdog, which prints every thread's stack, fires first.
+DIST_TIMEOUT_MARGIN = timedelta(minutes=5)
+DIST_TIMEOUT_NO_WATCHDOG = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -37,18 +42,19 @@ class Topology:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
+    local_tasks: int = 1  # processes on this node
 
     @classmethod
-    def from_env(cls) -> Topology:
-        """Slurm's view (one task per GPU, started by ``srun``), or a launcher's (torchrun)."""
-        env = os.environ
-        if "RANK" in env and "WORLD_SIZE" in env and "SLURM_PROCID" not in env:
-            return cls(int(env["RANK"]), int(env.get("LOCAL_RANK", 0)), int(env["WORLD_SIZE"]))
-        return cls(
-            rank=int(env.get("SLURM_PROCID", env.get("RANK", 0))),
-            local_rank=int(env.get("SLURM_LOCALID", env.get("LOCAL_RANK", 0))),
-            world_size=int(env.get("SLURM_NTASKS", env.get("WORLD_SIZE", 1))),
-        )
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Topology:
+        """torchrun's view when torchrun started this process, even inside a Slurm job (whose
+        SLURM_PROCID is then torchrun's own); else srun's, one task per GPU; else one process."""
+        if "TORCHELASTIC_RUN_ID" in env or "SLURM_PROCID" not in env:
+            names = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")
+        else:
+            names = ("SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE")
+        rank, local_rank, world_size, local_tasks = (env.get(name) for name in names)
+        local = int(local_rank or 0)
+        return cls(int(rank or 0), local, int(world_size or 1), int(local_tasks or local + 1))
 
 
 def process_rank() -> int:
@@ -66,7 +72,49 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
-def init_distributed(topology: Topology, device: torch.device) -> None:
+def gpu_index(local_rank: int, local_tasks: int, visible: int, on_node: int) -> int:
+    """This task's GPU among the ``visible`` ones; an error rather than two tasks on one GPU.
+
+    ``on_node`` is the number of GPUs the node has for the job: a task that sees a single GPU
+    while the node has one per task was given its own by Slurm.
+    """
+    if local_tasks > on_node or 1 < visible < local_tasks:
+        raise RuntimeError(
+            f"{local_tasks} tasks on this node for {on_node} GPUs ({visible} visible to this "
+            "task): some would share a GPU; run one task per GPU (--ntasks-per-node equal to "
+            "the GPUs per node, as job.sh does)"
+        )
+    return 0 if visible == 1 else local_rank
+
+
+def pick_device(topology: Topology) -> torch.device:
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    visible = torch.cuda.device_count()
+    on_node = int(os.environ.get("SLURM_GPUS_ON_NODE", visible))
+    index = gpu_index(topology.local_rank, topology.local_tasks, visible, on_node)
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+def configure_kernels(deterministic: bool) -> None:
+    """Fast kernels unless ``deterministic``, which gives the same bits run after run."""
+    if torch.cuda.is_available():  # TF32 matmuls and convolutions on A100, H100 and newer
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = not deterministic  # autotuning picks kernels by timing
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def dist_timeout(hang_minutes: float) -> timedelta:
+    if hang_minutes <= 0:
+        return DIST_TIMEOUT_NO_WATCHDOG
+    return timedelta(minutes=hang_minutes) + DIST_TIMEOUT_MARGIN
+
+
+def init_distributed(topology: Topology, device: torch.device, timeout: timedelta) -> None:
     """Join the process group, then prove that every rank can talk to every other one."""
     addr, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
     if not addr or not port:
@@ -75,12 +123,18 @@ def init_distributed(topology: Topology, device: torch.device) -> None:
             "environment (job.sh exports them: the first node's name and a free port)"
         )
     host = f"[{addr}]" if ":" in addr else addr
+    # DistributedDataParallel imports torch._dynamo. Imported after init_process_group, it keeps
+    # the process group alive past destroy_process_group (torch 2.13), and the group's threads
+    # then abort the process at exit, now and then ("terminate called without an active
+    # exception"): import it first.
+    import torch._dynamo  # noqa: F401
+
     dist.init_process_group(
         backend="nccl" if device.type == "cuda" else "gloo",
         init_method=f"tcp://{host}:{port}",
         rank=topology.rank,
         world_size=topology.world_size,
-        timeout=DIST_TIMEOUT,
+        timeout=timeout,
     )
     check = torch.tensor([topology.rank + 1], dtype=torch.int64, device=device)
     dist.all_reduce(check, op=dist.ReduceOp.SUM)
@@ -95,106 +149,145 @@ def init_distributed(topology: Topology, device: torch.device) -> None:
         raise RuntimeError(f"all-reduce check failed: sum {total}, expected {expected}")
 
 
-def build_model(features: int, hidden: int, classes: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, classes))
-
-
 class Engine:
-    def __init__(self, args: argparse.Namespace, data: Dataset) -> None:
+    def __init__(self, args: argparse.Namespace, train_set: Dataset, val_set: Dataset) -> None:
         self.topology = Topology.from_env()
         self.rank, self.world_size = self.topology.rank, self.topology.world_size
+        if min(len(train_set), len(val_set)) < self.world_size:
+            raise DataError(
+                f"{len(train_set)} training and {len(val_set)} validation samples for "
+                f"{self.world_size} ranks: each rank needs at least one of each"
+            )
         self.distributed = self.world_size > 1
         self.is_main = self.rank == 0
         self.threads = cpu_threads()
         torch.set_num_threads(self.threads)
-        if torch.cuda.is_available():
-            # cuBLAS needs this to give the same bits run after run (set before CUDA starts).
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            local_gpu = self.topology.local_rank % torch.cuda.device_count()
-            torch.cuda.set_device(local_gpu)
-            self.device = torch.device("cuda", local_gpu)
-        else:
-            self.device = torch.device("cpu")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+        configure_kernels(args.deterministic)
+        self.device = pick_device(self.topology)
+        ampere = self.device.type == "cuda" and torch.cuda.get_device_capability()[0] >= 8
+        self.precision = args.precision or ("bf16" if ampere else "fp32")
         if self.distributed:
-            init_distributed(self.topology, self.device)
+            init_distributed(self.topology, self.device, dist_timeout(args.hang_minutes))
 
         # The same initial weights on every rank (DDP would broadcast rank 0's anyway) ...
         torch.manual_seed(args.seed)
-        self.model = build_model(data.features, args.hidden, data.classes).to(self.device)
+        self.model = task.build_model(train_set, args).to(self.device)
         # ... then one random stream per rank, for dropout, augmentation and the like.
         torch.manual_seed(args.seed + self.rank)
-        self.np_rng = np.random.default_rng([args.seed, self.rank])
         random.seed(args.seed + self.rank)
-
         if self.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net: nn.Module = DistributedDataParallel(self.model, device_ids=device_ids)
+            self.net: torch.nn.Module = DistributedDataParallel(self.model, device_ids=device_ids)
         else:
             self.net = self.model
-        self.optimizer = torch.optim.SGD(
-            self.net.parameters(),
-            lr=args.lr,
-            momentum=args.momentum,
-            weight_decay=args.weight_decay,
+        self.sampler = EpochSampler(
+            len(train_set), args.batch_size, args.seed, self.rank, self.world_size
         )
-        # The data set is tiny: it lives on the device whole. Use a DataLoader for real data.
-        self.x_train = torch.from_numpy(data.train.x).to(self.device)
-        self.y_train = torch.from_numpy(data.train.y).to(self.device)
-        self.x_val = torch.from_numpy(data.val.x).to(self.device)
-        self.y_val = torch.from_numpy(data.val.y).to(self.device)
+        total_steps = args.epochs * self.sampler.steps_per_epoch()
+        self.optimizer, self.scheduler = task.make_optimizer(self.model, args, total_steps)
+        self.train_loader, self.val_loader = self._loaders(args, train_set, val_set)
+        # The epoch's training loss, summed on the device: reading it each step would stall.
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.loss_count = 0
+
+    def _loaders(self, args: argparse.Namespace, train: Dataset, val: Dataset) -> list[DataLoader]:
+        """The training batches in the sampler's order, and this rank's share of ``val``."""
+        options: dict[str, Any] = {
+            "num_workers": args.workers,
+            "persistent_workers": args.workers > 0,
+            "pin_memory": self.device.type == "cuda",
+            # Its own generator: starting an epoch must not draw on the saved random streams.
+            "generator": torch.Generator(),
+        }
+        shard = range(self.rank, len(val), self.world_size)
+        return [
+            DataLoader(train, batch_sampler=self.sampler, **options),
+            DataLoader(val, args.batch_size, sampler=shard, **options),
+        ]
 
     def describe(self) -> str:
         backend = dist.get_backend() if self.distributed else "none (one process)"
         return (
-            f"PyTorch {torch.__version__}, device {self.device}, {self.threads} CPU threads, "
-            f"world size {self.world_size}, backend {backend}"
+            f"PyTorch {torch.__version__}, device {self.device}, precision {self.precision}, "
+            f"{self.threads} CPU threads, {self.train_loader.num_workers} loader workers, "
+            f"{self.sampler.n} training samples, world size {self.world_size}, backend {backend}"
         )
 
-    def train_step(self, index: np.ndarray) -> None:
-        """One optimisation step on this rank's samples ``index`` (DDP averages the gradients)."""
-        idx = torch.from_numpy(index).to(self.device)
+    def batches(self, epoch: int, consumed: int) -> Iterator[Any]:
+        """This rank's batches for the rest of ``epoch``, after ``consumed`` samples of it."""
+        self.sampler.epoch, self.sampler.consumed = epoch, consumed
+        return iter(self.train_loader)
+
+    def _on_device(self, batch: Any) -> list[torch.Tensor]:
+        return [t.to(self.device, non_blocking=True) for t in batch]
+
+    def _autocast(self) -> AbstractContextManager[Any]:
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, torch.bfloat16)
+        return nullcontext()  # not autocast(enabled=False): that costs as much as a small op
+
+    def train_step(self, batch: Any) -> int:
+        """One optimisation step on this rank's ``batch`` (DDP averages the gradients over the
+        ranks); returns the number of samples all ranks consumed."""
+        inputs, targets = self._on_device(batch)
+        with self._autocast():
+            loss = task.loss(self.net(inputs), targets).mean()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(self.net(self.x_train[idx]), self.y_train[idx])
         loss.backward()
         self.optimizer.step()
-        self.loss_sum += loss.detach()
+        self.scheduler.step()
+        self.loss_sum.add_(loss.detach(), alpha=len(targets))  # the batch's sum: one small op
+        self.loss_count += len(targets)
+        return len(targets) * self.world_size
 
-    def epoch_loss(self, steps: int) -> float:
-        """*Collective.* Mean training loss of the epoch just finished, over steps and ranks."""
-        total = self.loss_sum.clone()
+    def _sum(self, values: list[Any]) -> list[float]:
+        """*Collective.* Each value (a number or a tensor) summed over the ranks."""
+        as_tensor = [torch.as_tensor(v, dtype=torch.float64, device=self.device) for v in values]
+        total = torch.stack(as_tensor)
         if self.distributed:
             dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total.tolist()
+
+    def train_loss(self) -> float:
+        """*Collective.* The epoch's training loss per sample, over all ranks; starts the next."""
+        loss_sum, count = self._sum([self.loss_sum, self.loss_count])
         self.loss_sum.zero_()
-        return total.item() / (steps * self.world_size)
+        self.loss_count = 0
+        return loss_sum / count
 
     @torch.no_grad()
-    def evaluate(self) -> float:
-        """Accuracy on the whole validation set (every rank computes the same value)."""
-        self.model.eval()
-        correct = 0
-        for start in range(0, len(self.y_val), 4096):
-            logits = self.model(self.x_val[start : start + 4096])
-            correct += int((logits.argmax(dim=1) == self.y_val[start : start + 4096]).sum())
+    def evaluate(self) -> dict[str, float]:
+        """*Collective.* task.metrics' means over the validation set: each rank sums the values
+        of its own share of it, then sums and counts are added up over the ranks."""
+        self.model.eval()  # not self.net: DDP would expect every rank to run as many batches
+        sums: dict[str, Any] = {}
+        count = 0
+        for batch in self.val_loader:
+            inputs, targets = self._on_device(batch)
+            with self._autocast():
+                values = task.metrics(self.model(inputs).float(), targets)
+            for name, value in values.items():
+                sums[name] = sums.get(name, 0) + value.sum(dtype=torch.float64)
+            count += len(targets)
+            beat()  # a long evaluation is not a hang
         self.model.train()
-        return correct / len(self.y_val)
+        *totals, count = self._sum([*sums.values(), count])
+        return {f"val_{name}": total / count for name, total in zip(sums, totals, strict=True)}
 
-    def stop_agreed(self, requested: bool) -> bool:
-        """*Collective.* True on every rank if any rank was asked to stop, so all stop together."""
+    def agree(self, values: list[float]) -> list[float]:
+        """*Collective.* Each value's maximum over the ranks: the same on every rank."""
         if not self.distributed:
-            return requested
-        flag = torch.tensor([int(requested)], dtype=torch.int32, device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+            return values
+        flags = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return flags.tolist()
 
     def _rank_state(self) -> dict[str, Any]:
         return {
             "loss_sum": self.loss_sum.item(),
+            "loss_count": self.loss_count,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
-            "numpy_rng": self.np_rng.bit_generator.state,
             "python_rng": random.getstate(),
         }
 
@@ -212,6 +305,7 @@ class Engine:
                 "config": config,
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
                 "ranks": states,
             }
             atomic_write(path, lambda f: torch.save(checkpoint, f))
@@ -219,19 +313,26 @@ class Engine:
             dist.barrier()
 
     def load(self, path: Path) -> tuple[Progress, dict[str, Any]]:
-        """Restore model, optimiser, this rank's random streams and partial-epoch loss."""
+        """Restore model, optimiser, scheduler and the epoch's loss so far; with as many ranks
+        as the checkpoint's, also each rank's random streams."""
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {checkpoint.get('format')}, not {CHECKPOINT_FORMAT}")
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
         states = checkpoint["ranks"]
         if len(states) == self.world_size:
             state = states[self.rank]
             self.loss_sum.fill_(state["loss_sum"])
+            self.loss_count = state["loss_count"]
             torch.set_rng_state(state["torch_rng"])
             if state["cuda_rng"] is not None and self.device.type == "cuda":
                 torch.cuda.set_rng_state(state["cuda_rng"])
-            self.np_rng.bit_generator.state = state["numpy_rng"]
             random.setstate(state["python_rng"])
+        elif self.is_main:  # another world size: rank 0 carries the sums on, streams start anew
+            self.loss_sum.fill_(sum(state["loss_sum"] for state in states))
+            self.loss_count = sum(state["loss_count"] for state in states)
         return Progress.from_dict(checkpoint["progress"]), checkpoint["config"]
 
     def close(self, clean: bool = True) -> None:
@@ -247,27 +348,24 @@ class Engine:
                 dist.barrier()
             dist.destroy_process_group()
 {% else -%}
-"""The model, its optimiser and their state: NumPy only, one process.
-
-A multilayer perceptron (one hidden ReLU layer, softmax output) trained by minibatch SGD with
-momentum, written out in full so that nothing is hidden: replace it with your own model.
-"""
+"""Training for whatever task.py describes, with NumPy: one process, on the CPU."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import task
 from .checkpoint import Progress, atomic_write
-from .data import Dataset
+from .data import EpochSampler
 
-CHECKPOINT_FORMAT = 1
-PARAMS = ("w1", "b1", "w2", "b2")
+CHECKPOINT_FORMAT = 2
 
 
 def process_rank() -> int:
@@ -275,86 +373,47 @@ def process_rank() -> int:
     return 0
 
 
-class MLP:
-    def __init__(self, features: int, hidden: int, classes: int, rng: np.random.Generator):
-        self.params = {
-            "w1": (rng.standard_normal((features, hidden)) * np.sqrt(2.0 / features)),
-            "b1": np.zeros(hidden),
-            "w2": (rng.standard_normal((hidden, classes)) * np.sqrt(1.0 / hidden)),
-            "b2": np.zeros(classes),
-        }
-        self.params = {name: p.astype(np.float32) for name, p in self.params.items()}
-        self.velocity = {name: np.zeros_like(p) for name, p in self.params.items()}
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        p = self.params
-        return np.maximum(x @ p["w1"] + p["b1"], 0.0) @ p["w2"] + p["b2"]
-
-    def sgd_step(
-        self, x: np.ndarray, y: np.ndarray, lr: float, momentum: float, weight_decay: float
-    ) -> float:
-        """One step on the batch (x, y); returns the batch's mean cross-entropy loss."""
-        p, n = self.params, len(y)
-        pre = x @ p["w1"] + p["b1"]
-        hidden = np.maximum(pre, 0.0)
-        z = hidden @ p["w2"] + p["b2"]
-        z = z - z.max(axis=1, keepdims=True)
-        log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        loss = -log_probs[np.arange(n), y].mean()
-
-        dz = np.exp(log_probs)  # softmax
-        dz[np.arange(n), y] -= 1.0
-        dz /= n
-        dhidden = dz @ p["w2"].T
-        dhidden[pre <= 0.0] = 0.0
-        grads = {
-            "w1": x.T @ dhidden,
-            "b1": dhidden.sum(axis=0),
-            "w2": hidden.T @ dz,
-            "b2": dz.sum(axis=0),
-        }
-        for name in PARAMS:  # torch.optim.SGD's update rule
-            g = grads[name] + weight_decay * p[name]
-            self.velocity[name] = momentum * self.velocity[name] + g
-            p[name] -= (lr * self.velocity[name]).astype(np.float32)
-        return float(loss)
-
-
 class Engine:
     rank = 0
     world_size = 1
     is_main = True
 
-    def __init__(self, args: argparse.Namespace, data: Dataset) -> None:
-        self.args = args
-        self.data = data
+    def __init__(self, args: argparse.Namespace, train: task.Arrays, val: task.Arrays) -> None:
+        self.train, self.val = train, val
         # Every random draw goes through these two; both are saved in the checkpoint.
         self.rng = np.random.default_rng(args.seed)
         random.seed(args.seed)
-        self.model = MLP(data.features, args.hidden, data.classes, self.rng)
-        self.loss_sum = 0.0
+        self.model = task.Model(train, args, self.rng)
+        self.sampler = EpochSampler(len(train), args.batch_size, args.seed)
+        self.loss_sum, self.loss_count = 0.0, 0
 
     def describe(self) -> str:
-        return f"NumPy {np.__version__}, CPU, one process"
+        return f"NumPy {np.__version__}, CPU, one process, {len(self.train)} training samples"
 
-    def train_step(self, index: np.ndarray) -> None:
-        train, args = self.data.train, self.args
-        self.loss_sum += self.model.sgd_step(
-            train.x[index], train.y[index], args.lr, args.momentum, args.weight_decay
-        )
+    def batches(self, epoch: int, consumed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The batches for the rest of ``epoch``, after ``consumed`` samples of it."""
+        self.sampler.epoch, self.sampler.consumed = epoch, consumed
+        return ((self.train.x[index], self.train.y[index]) for index in self.sampler)
 
-    def epoch_loss(self, steps: int) -> float:
-        """Mean training loss of the epoch just finished."""
-        loss, self.loss_sum = self.loss_sum / steps, 0.0
+    def train_step(self, batch: tuple[np.ndarray, np.ndarray]) -> int:
+        """One optimisation step; returns the number of samples it consumed."""
+        losses = self.model.train_step(*batch)
+        self.loss_sum += float(losses.sum(dtype=np.float64))
+        self.loss_count += len(losses)
+        return len(losses)
+
+    def train_loss(self) -> float:
+        """The epoch's training loss per sample; starts the next epoch's."""
+        loss = self.loss_sum / self.loss_count
+        self.loss_sum, self.loss_count = 0.0, 0
         return loss
 
-    def evaluate(self) -> float:
-        val = self.data.val
-        correct = int((self.model.logits(val.x).argmax(axis=1) == val.y).sum())
-        return correct / len(val.y)
+    def evaluate(self) -> dict[str, float]:
+        values = self.model.metrics(self.val.x, self.val.y)
+        return {f"val_{name}": float(np.mean(v, dtype=np.float64)) for name, v in values.items()}
 
-    def stop_agreed(self, requested: bool) -> bool:
-        return requested
+    def agree(self, values: list[float]) -> list[float]:
+        return values  # one process agrees with itself
 
     def save(self, path: Path, progress: Progress, config: dict[str, Any]) -> None:
         """Write the checkpoint atomically: arrays, plus the rest as JSON (no pickle)."""
@@ -363,26 +422,27 @@ class Engine:
             "progress": progress.to_dict(),
             "config": config,
             "loss_sum": self.loss_sum,
+            "loss_count": self.loss_count,
             "numpy_rng": self.rng.bit_generator.state,
             "python_rng": random.getstate(),
         }
-        arrays = {f"param_{name}": p for name, p in self.model.params.items()}
-        arrays |= {f"velocity_{name}": v for name, v in self.model.velocity.items()}
+        arrays = self.model.arrays
         atomic_write(path, lambda f: np.savez(f, state=np.array(json.dumps(state)), **arrays))
 
     def load(self, path: Path) -> tuple[Progress, dict[str, Any]]:
         with np.load(path, allow_pickle=False) as npz:
             state = json.loads(str(npz["state"]))
-            for name in PARAMS:
-                saved = npz[f"param_{name}"]
-                if saved.shape != self.model.params[name].shape:
+            if state.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"format {state.get('format')}, not {CHECKPOINT_FORMAT}")
+            for name, array in self.model.arrays.items():
+                saved = npz[name]
+                if saved.shape != array.shape:
                     raise ValueError(
-                        f"{name} has shape {saved.shape} in the checkpoint but "
-                        f"{self.model.params[name].shape} in this model (--hidden or data changed?)"
+                        f"{name} has shape {saved.shape} in the checkpoint but {array.shape} in "
+                        "this model (--hidden or the data changed?)"
                     )
-                self.model.params[name] = saved
-                self.model.velocity[name] = npz[f"velocity_{name}"]
-        self.loss_sum = state["loss_sum"]
+                self.model.arrays[name] = saved
+        self.loss_sum, self.loss_count = state["loss_sum"], state["loss_count"]
         self.rng.bit_generator.state = state["numpy_rng"]
         version, internal, gauss = state["python_rng"]
         random.setstate((version, tuple(internal), gauss))

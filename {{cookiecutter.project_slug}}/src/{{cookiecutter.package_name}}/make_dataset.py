@@ -6,8 +6,8 @@
 The archive holds ``train.npz`` and ``val.npz`` at its top level, each with ``x`` (float32,
 N x D) and ``y`` (int64, N). One archive is one file for the cluster's shared file systems, which
 prefer few large files: a job copies it to the node's local disk and extracts it there
-(``tar -xf data/dataset.tar -C "$SLURM_TMPDIR/data"``). Replace this module with the code that
-packs your real data in the same layout.
+(``tar -xf data/dataset.tar -C "$SLURM_TMPDIR/data"``), where ``read_splits`` reads it for
+task.py. Your own data needs neither: README.md, "Make it yours", packs a folder of images.
 """
 
 from __future__ import annotations
@@ -15,13 +15,16 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shlex
 import sys
 import tarfile
 from pathlib import Path
 
 import numpy as np
 
-MEMBERS = ("train.npz", "val.npz")
+from .data import DataError
+
+Split = tuple[np.ndarray, np.ndarray]  # x (float32, N x D), y (int64 class labels 0, 1, ..., N)
 
 
 def make_arrays(
@@ -80,6 +83,42 @@ def make_dataset(
         },
     )
     return n_train, n_val
+
+
+def read_splits(data_dir: Path) -> tuple[Split, Split]:
+    """The (x, y) arrays of train.npz and val.npz in ``data_dir``, the extracted archive."""
+    train, val = (_read_split(data_dir, name) for name in ("train", "val"))
+    if val[0].shape[1] != train[0].shape[1] or val[1].max() > train[1].max():
+        raise DataError(
+            f"{data_dir}: val.npz has {val[0].shape[1]} features and labels up to {val[1].max()}, "
+            f"train.npz {train[0].shape[1]} features and labels up to {train[1].max()}"
+        )
+    return train, val
+
+
+def _read_split(data_dir: Path, name: str) -> Split:
+    path = data_dir / f"{name}.npz"
+    if not path.is_file():
+        where = f"data directory {data_dir.resolve()}"
+        if not data_dir.is_dir():
+            where += " (no such directory)"
+        target = shlex.quote(str(data_dir))
+        raise DataError(
+            f"no {name}.npz in {where}; make one with: "
+            f"python -m {__package__}.make_dataset data/dataset.tar && "
+            f"mkdir -p {target} && tar -xf data/dataset.tar -C {target}"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            x, y = npz["x"], npz["y"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"cannot read {path}: expected arrays x and y in a .npz ({exc})") from None
+    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0 or y.min() < 0:
+        raise DataError(
+            f"{path}: expected x of shape (N, D) and labels y = 0, 1, 2, ... of shape (N,), "
+            f"N > 0; got x {x.shape} and y {y.shape} from {y.min(initial=0)}"
+        )
+    return x.astype(np.float32, copy=False), y.astype(np.int64, copy=False)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

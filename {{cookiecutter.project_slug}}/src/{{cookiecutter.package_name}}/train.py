@@ -1,11 +1,15 @@
-"""Train the model on the data set from ``make_dataset``; stop cleanly before the time limit.
+"""Train what task.py describes; checkpoint on a schedule and before the time limit; resume.
 
     python -m {{ cookiecutter.package_name }}.train --data-dir DIR --run-dir DIR
-        [--epochs 20] [--batch-size 64] [--lr 0.1] [--seed 0] [--step-seconds 0.0]
+        [--epochs 20] [--batch-size 64] [--seed 0] [--checkpoint-minutes 10]
+        [--hang-minutes 30] [task.py's flags]
 
-DIR of data holds train.npz and val.npz. RUN_DIR receives the checkpoint after every epoch and
-metrics.json at the end. A run resumes by itself from RUN_DIR's checkpoint, and ends with the
-same metrics, bit for bit, as a run that was never interrupted.
+DIR of data is the extracted dataset archive. RUN_DIR receives a checkpoint at the end of each
+epoch, every --checkpoint-minutes (or --checkpoint-steps) and on a stop signal, and metrics.json
+at the end. A run resumes by itself from RUN_DIR's checkpoint, at the sample it stopped at, with
+as many ranks as before or another number. {% if cookiecutter.framework == "pytorch" %}Resumed with as many, and with --deterministic both
+times, it ends with the same metrics, bit for bit, as a run that was never interrupted.{% else %}It ends with the same metrics, bit for bit, as a
+run that was never interrupted.{% endif %}
 
 Exit codes:
     0  done: RUN_DIR/metrics.json is written (also when a signal came too late to matter)
@@ -14,6 +18,8 @@ Exit codes:
        boundary; run the same command again (requeue the job) to go on from there. Rank 0 also
        writes RUN_DIR/stopped.json then, which is what job.sh reads: with several ranks, srun may
        report another status for ranks it terminated once the first one exited.
+       Also when no step finished for --hang-minutes: the watchdog (watchdog.py) printed every
+       thread's stack and left RUN_DIR/hung.json; the run resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from .checkpoint import (
     checkpoint_path,
     write_json,
 )
-from .data import DataError, epoch_order, load_dataset, steps_per_epoch
+from .data import DataError
+from .watchdog import Watchdog, beat
 
 if TYPE_CHECKING:  # imported in main(), once the signal handlers are in place
     from .engine import Engine
@@ -46,38 +53,90 @@ if TYPE_CHECKING:  # imported in main(), once the signal handlers are in place
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_CHECKPOINTED = 3  # checkpointed before the time limit: requeue me
-# Settings that decide the data order or the arithmetic: changing one between a checkpoint and
-# its resumption gives a valid run, but not the one an uninterrupted run would have given.
-REPRODUCIBILITY_KEYS = ("seed", "batch_size", "lr", "momentum", "weight_decay", "world_size")
+# Settings that change neither the arithmetic nor the order of the samples: a resumed run may
+# change them freely. Changing any other gives a valid run, but not the one an uninterrupted run
+# would have given: the checkpoint records them, to warn.
+RUN_ONLY_KEYS = {
+    "data_dir",
+    "run_dir",
+    "checkpoint_minutes",
+    "checkpoint_steps",
+    "step_seconds",
+    "hang_minutes",
+}
+{%- if cookiecutter.framework == "pytorch" %}
+RUN_ONLY_KEYS |= {"workers", "check_seconds"}
+{%- endif %}
 {%- if cookiecutter.tracker == "wandb" %}
 WANDB_PROJECT = {{ cookiecutter.project_slug | tojson }}
 {%- endif %}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from . import task  # here, not at the top: main() imports it once the signal handlers are in
+
     parser = argparse.ArgumentParser(
         prog=f"python -m {__package__}.train",
-        description="Train a small classifier; checkpoint every epoch and on SIGUSR1/SIGTERM "
-        f"(then exit {EXIT_CHECKPOINTED}); resume from RUN_DIR's checkpoint.",
+        description="Train task.py's model on its data; checkpoint every epoch, every "
+        f"--checkpoint-minutes and on SIGUSR1/SIGTERM (then exit {EXIT_CHECKPOINTED}); "
+        "resume from RUN_DIR's checkpoint.",
     )
-    parser.add_argument("--data-dir", type=Path, required=True, help="holds train.npz, val.npz")
+    parser.add_argument("--data-dir", type=Path, required=True, help="the extracted data set")
     parser.add_argument("--run-dir", type=Path, required=True, help="checkpoint and metrics")
     parser.add_argument("--epochs", type=int, default=20, help="epochs in all (default 20)")
     parser.add_argument("--batch-size", type=int, default=64, help="per process (default 64)")
-    parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
-    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default 0)")
-    parser.add_argument("--hidden", type=int, default=32, help="hidden units (default 32)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+{%- if cookiecutter.framework == "pytorch" %}
+    parser.add_argument(
+        "--precision",
+        choices=("bf16", "fp32"),
+        help="bf16 autocast or plain fp32 (default: bf16 on A100, H100 and newer, else fp32)",
+    )
+    parser.add_argument(
+        "--deterministic", action="store_true", help="the same bits run after run, more slowly"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max(0, int(os.environ.get("SLURM_CPUS_PER_TASK", 1)) - 1),
+        help="processes that load batches (default: the task's cores but one, 0 outside Slurm)",
+    )
+    parser.add_argument(
+        "--check-seconds",
+        type=float,
+        default=1.0,
+        help="with several processes, how often they agree on a stop or checkpoint (default 1)",
+    )
+{%- endif %}
+    parser.add_argument(
+        "--checkpoint-minutes", type=float, default=10.0, help="between checkpoints (default 10)"
+    )
+    parser.add_argument(
+        "--checkpoint-steps", type=int, default=0, help="also every N steps (default 0: never)"
+    )
+    parser.add_argument(
+        "--hang-minutes",
+        type=float,
+        default=30.0,
+        help="end the run, to be requeued, when no step finished for this long (0: never)",
+    )
     parser.add_argument(
         "--step-seconds",
         type=float,
         default=0.0,
         help="sleep this long after each step, to make a short run outlast a time limit in tests",
     )
+    task.add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or args.hidden < 1 or args.step_seconds < 0:
-        parser.error("--epochs, --batch-size and --hidden must be >= 1, --step-seconds >= 0")
+    at_least_0 = [args.checkpoint_steps, args.step_seconds, args.hang_minutes]
+{%- if cookiecutter.framework == "pytorch" %}
+    at_least_0 += [args.workers, args.check_seconds]
+{%- endif %}
+    if min(args.epochs, args.batch_size) < 1 or args.checkpoint_minutes <= 0 or min(at_least_0) < 0:
+        parser.error(
+            "need --epochs and --batch-size >= 1, --checkpoint-minutes > 0, and --checkpoint-steps"
+            ", --step-seconds, --hang-minutes{{ ", --workers, --check-seconds" if cookiecutter.framework == "pytorch" }} >= 0"
+        )
     return args
 
 
@@ -93,23 +152,24 @@ def start_line(args: argparse.Namespace) -> str:
 
 def run_config(args: argparse.Namespace, engine: Engine) -> dict[str, Any]:
     """What the checkpoint records of the settings, to warn when a resumed run changes one."""
-    return {
-        "seed": args.seed,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "momentum": args.momentum,
-        "weight_decay": args.weight_decay,
-        "world_size": engine.world_size,
-        "hidden": args.hidden,
+    plain = (bool, int, float, str, type(None))  # what a checkpoint holds without pickle
+    config = {
+        key: value if isinstance(value, plain) else str(value)
+        for key, value in vars(args).items()
+        if key not in RUN_ONLY_KEYS
     }
+{%- if cookiecutter.framework == "pytorch" %}
+    config["precision"] = engine.precision
+{%- endif %}
+    return config | {"world_size": engine.world_size}
 
 
 def warn_if_changed(saved: dict[str, Any], now: dict[str, Any]) -> None:
-    for key in REPRODUCIBILITY_KEYS:
-        if key in saved and saved[key] != now.get(key):
+    for key in sorted(saved.keys() & now.keys()):
+        if saved[key] != now[key]:
             print(
                 f"warning: the checkpoint was made with {key}={saved[key]!r}, this run has "
-                f"{now.get(key)!r}: the result will differ from an uninterrupted run",
+                f"{now[key]!r}: the result will differ from an uninterrupted run",
                 file=sys.stderr,
             )
 {%- if cookiecutter.tracker == "tensorboard" %}
@@ -180,11 +240,51 @@ class Tracker:
 {%- endif %}
 
 
-def train(args: argparse.Namespace, engine: Engine, n_train: int, stop: StopRequest) -> int:
-    steps = steps_per_epoch(n_train, args.batch_size, engine.world_size)
-    if steps == 0:
-        print(f"error: {n_train} training samples for {engine.world_size} ranks", file=sys.stderr)
-        return EXIT_BAD_INPUT
+class Pacer:
+    """At each step boundary, whether to stop and whether to checkpoint: the same on every rank.
+
+    A checkpoint is due every --checkpoint-steps steps, and --checkpoint-minutes after the last
+    one. The ranks learn whether any of them was asked to stop, or found a checkpoint overdue, in
+    one collective that waits for the device; {% if cookiecutter.framework == "pytorch" %}with several ranks that happens about every
+    --check-seconds, at a step that every rank computes alike from the agreed time per step, and a
+    single process does it{% else %}a single process does it{% endif %} at every step, for free.
+    """
+
+    def __init__(
+        self, args: argparse.Namespace, engine: Engine, step: int, saved_step: int | None
+    ) -> None:
+        self.args, self.engine = args, engine
+        self.saved_step, self.saved_at = saved_step, time.monotonic()
+        self.next_check = self.checked_step = step  # at the first boundary
+        self.checked_at = self.saved_at
+
+    def at_boundary(self, step: int, stop: StopRequest) -> tuple[bool, bool]:
+        """(stop now, checkpoint now) before optimisation step ``step``."""
+        every = self.args.checkpoint_steps
+        due = every > 0 and step > 0 and step % every == 0
+        if step < self.next_check:
+            return False, due
+        now = time.monotonic()
+        steps = step - self.checked_step
+        pace = (now - self.checked_at) / steps if steps else 0.0  # seconds per step
+        overdue = now - self.saved_at >= 60 * self.args.checkpoint_minutes
+        stop_any, overdue_any, pace = self.engine.agree([float(bool(stop)), float(overdue), pace])
+        self.checked_step, self.checked_at = step, now
+{%- if cookiecutter.framework == "pytorch" %}
+        if self.engine.world_size > 1 and pace > 0:
+            self.next_check = step + max(1, int(self.args.check_seconds / pace))
+        else:
+            self.next_check = step + 1
+{%- else %}
+        self.next_check = step + 1
+{%- endif %}
+        return bool(stop_any), due or bool(overdue_any)
+
+    def saved(self, step: int) -> None:
+        self.saved_step, self.saved_at = step, time.monotonic()
+
+
+def train(args: argparse.Namespace, engine: Engine, stop: StopRequest) -> int:
     path = checkpoint_path(args.run_dir)
     config = run_config(args, engine)
     progress = Progress()
@@ -204,19 +304,42 @@ def train(args: argparse.Namespace, engine: Engine, n_train: int, stop: StopRequ
             print(f"resuming from {path} (epoch {progress.epoch}, step {progress.step})")
             warn_if_changed(saved_config, config)
     if engine.is_main:
-        print(f"setup: {engine.describe()}, {n_train} training samples")
+        print(f"setup: {engine.describe()}")
 {%- if cookiecutter.tracker != "none" %}
     tracker = Tracker(args, progress) if engine.is_main else None
 {%- endif %}
+    pacer = Pacer(args, engine, progress.step, saved_step)
+    watchdog = Watchdog(60 * args.hang_minutes, args.run_dir, engine.rank).start()
+    try:
+        return train_loop(args, engine, stop, progress, pacer{{ ", tracker" if cookiecutter.tracker != "none" }})
+    finally:
+        watchdog.stop()
 
+
+def train_loop(
+    args: argparse.Namespace,
+    engine: Engine,
+    stop: StopRequest,
+    progress: Progress,
+    pacer: Pacer,
+{%- if cookiecutter.tracker != "none" %}
+    tracker: Tracker | None,
+{%- endif %}
+) -> int:
+    path = checkpoint_path(args.run_dir)
+    config = run_config(args, engine)
     while progress.epoch < args.epochs:
-        order = epoch_order(args.seed, progress.epoch, n_train, engine.rank, engine.world_size)
-        while progress.batch_in_epoch < steps:
-            # A step boundary: the only place a stop request is acted on.
-            if engine.stop_agreed(bool(stop)):
+        started, trained = time.monotonic(), 0
+        for batch in engine.batches(progress.epoch, progress.samples):
+            # A step boundary: the only place where a stop or a checkpoint happens.
+            stop_now, save_now = pacer.at_boundary(progress.step, stop)
+            if stop_now:
                 stop.ignore()
-                if saved_step != progress.step:
-                    engine.save(path, progress, config)
+            if (stop_now or save_now) and pacer.saved_step != progress.step:
+                engine.save(path, progress, config)
+                pacer.saved(progress.step)
+                beat()
+            if stop_now:
                 reason = stop.name if stop else "a signal on another rank"
                 if engine.is_main:  # every rank is past the save: the checkpoint is complete
                     stopped = {"epoch": progress.epoch, "step": progress.step, "signal": reason}
@@ -230,42 +353,41 @@ def train(args: argparse.Namespace, engine: Engine, n_train: int, stop: StopRequ
                     tracker.close(finished=False)
 {%- endif %}
                 return EXIT_CHECKPOINTED
-            start = progress.batch_in_epoch * args.batch_size
-            engine.train_step(order[start : start + args.batch_size])
+            consumed = engine.train_step(batch)
             progress.step += 1
-            progress.batch_in_epoch += 1
+            progress.samples += consumed
+            trained += consumed
+            beat()
             if args.step_seconds:
                 time.sleep(args.step_seconds)
-        progress.train_loss = engine.epoch_loss(steps)
-        progress.val_accuracy = engine.evaluate()
+        train_loss = engine.train_loss()  # waits for the device: the epoch's steps are done
+        speed = trained / (time.monotonic() - started)
+        progress.metrics = {"train_loss": train_loss, **engine.evaluate()}
+        beat()
         progress.epoch += 1
-        progress.batch_in_epoch = 0
+        progress.samples = 0
         engine.save(path, progress, config)
-        saved_step = progress.step
+        pacer.saved(progress.step)
+        beat()
         if engine.is_main:
+            numbers = ", ".join(f"{name} {value:.4f}" for name, value in progress.metrics.items())
             print(
-                f"epoch {progress.epoch}/{args.epochs}: step {progress.step}, "
-                f"train_loss {progress.train_loss:.4f}, val_accuracy {progress.val_accuracy:.4f}"
+                f"epoch {progress.epoch}/{args.epochs}: step {progress.step}, {numbers}, "
+                f"{speed:.0f} samples/s"
             )
 {%- if cookiecutter.tracker != "none" %}
         if tracker:
-            tracker.log(
-                progress.epoch,
-                {"train_loss": progress.train_loss, "val_accuracy": progress.val_accuracy},
-            )
+            tracker.log(progress.epoch, progress.metrics)
 {%- endif %}
 
-    metrics = {
-        "epoch": progress.epoch,
-        "steps": progress.step,
-        "train_loss": progress.train_loss,
-        "val_accuracy": progress.val_accuracy,
-    }
     if engine.is_main:
-        write_json(args.run_dir / METRICS_NAME, metrics)
+        write_json(
+            args.run_dir / METRICS_NAME,
+            {"epoch": progress.epoch, "steps": progress.step, **progress.metrics},
+        )
+        numbers = ", ".join(f"{name} {value!r}" for name, value in progress.metrics.items())
         print(
-            f"done: epoch {progress.epoch}, steps {progress.step}, "
-            f"train_loss {progress.train_loss!r}, val_accuracy {progress.val_accuracy!r}, "
+            f"done: epoch {progress.epoch}, steps {progress.step}, {numbers}, "
             f"in {args.run_dir / METRICS_NAME}"
         )
 {%- if cookiecutter.tracker != "none" %}
@@ -279,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     # First of all: from here on SIGUSR1 and SIGTERM ask for a checkpoint instead of killing,
     # even while the slow imports below are under way.
     stop = StopRequest().install()
+    from . import task
     from .engine import Engine, process_rank
 
     args = parse_args(argv)
@@ -288,13 +411,12 @@ def main(argv: list[str] | None = None) -> int:
     if process_rank() == 0:
         print(start_line(args))
     try:
-        data = load_dataset(args.data_dir)
+        engine = Engine(args, *task.load_datasets(args.data_dir))
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    engine = Engine(args, data)
     try:
-        code = train(args, engine, len(data.train.y), stop)
+        code = train(args, engine, stop)
     except BaseException:
         engine.close(clean=False)
         raise

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""What a run used: job.sh calls this when training starts and when the job ends (done, requeued
+or failed) to add the job to RUN_DIR/run.json and print a one-line summary for the log. Standard
+library only: it runs with the cluster's python module, before or without the project's venv.
+
+    run-report.py RUN_DIR --job-id ID --restart N --nodes LIST --gpus N --start EPOCH
+                  --setup SECONDS --outcome started|done|requeued|failed
+
+"started" records the run as "interrupted" and prints nothing: a run that Slurm kills outright
+(a node failure, an administrator's requeue) never reports its end, so its record stays
+"interrupted", and its wall time is taken from the last heartbeat job-node.sh wrote.
+
+GPU use comes from the samples job-node.sh writes (RUN_DIR/usage/gpu-*.csv: nvidia-smi's
+"index, utilization.gpu, memory.used" CSV, no header, no units), CPU efficiency from seff.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+IDLE_GPU = 30.0  # percent: below this mean, the log warns (sites stop jobs whose GPUs idle)
+
+
+def gpu_samples(run_dir: Path, job_id: str, restart: int) -> list[tuple[float, float]]:
+    """(utilization %, memory MiB) of every sample this job's run took, on every node."""
+    samples = []
+    for path in sorted((run_dir / "usage").glob(f"gpu-*-{job_id}-{restart}.csv")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            fields = [field.strip() for field in line.split(",")]
+            try:
+                samples.append((float(fields[1]), float(fields[2])))
+            except (IndexError, ValueError):
+                continue  # a line cut short when the job ended
+    return samples
+
+
+def heartbeat_wall(run_dir: Path, run: dict) -> float:
+    """Seconds an interrupted run lasted: its rank 0 heartbeat's last write, less its start."""
+    beat = run_dir / "usage" / f"heartbeat-{run['job_id']}-{run['restart']}"
+    try:
+        return max(run["wall_seconds"], round(beat.stat().st_mtime - run["start"], 1))
+    except (OSError, KeyError, TypeError):
+        return run["wall_seconds"]
+
+
+def cpu_efficiency(job_id: str) -> str | None:
+    """seff's "CPU Efficiency: 65.20% of ..." as "65.20%", None when seff is missing or silent."""
+    if not shutil.which("seff"):
+        return None
+    done = subprocess.run(["seff", job_id], check=False, capture_output=True, text=True, timeout=60)
+    found = re.search(r"CPU Efficiency:\s*([0-9.]+%)", done.stdout)
+    return found.group(1) if found else None
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--job-id", required=True)
+    parser.add_argument("--restart", type=int, default=0)
+    parser.add_argument("--nodes", default="")
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs of the job, all nodes")
+    parser.add_argument(
+        "--start", type=float, required=True, help="when the run started (epoch seconds)"
+    )
+    parser.add_argument(
+        "--setup", type=float, default=0.0, help="seconds spent setting up the venv and data"
+    )
+    parser.add_argument(
+        "--outcome", choices=("started", "done", "requeued", "failed"), required=True
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    report_file = args.run_dir / "run.json"
+    report = (
+        json.loads(report_file.read_text(encoding="utf-8"))
+        if report_file.is_file()
+        else {"runs": []}
+    )
+    samples = gpu_samples(args.run_dir, args.job_id, args.restart)
+    wall = max(0.0, time.time() - args.start)
+    run = {
+        "job_id": args.job_id,
+        "restart": args.restart,
+        "nodes": args.nodes,
+        "gpus": args.gpus,
+        "wall_seconds": round(wall, 1),
+        "setup_seconds": round(args.setup, 1),
+        "start": round(args.start, 1),
+        "outcome": "interrupted" if args.outcome == "started" else args.outcome,
+        "gpu_utilization_mean": round(statistics.fmean(s[0] for s in samples), 1)
+        if samples
+        else None,
+        "gpu_memory_mean_mib": round(statistics.fmean(s[1] for s in samples)) if samples else None,
+        "gpu_samples": len(samples),
+        "cpu_efficiency": None if args.outcome == "started" else cpu_efficiency(args.job_id),
+    }
+    earlier = [
+        r for r in report["runs"] if (r["job_id"], r["restart"]) != (args.job_id, args.restart)
+    ]
+    for r in earlier:
+        if r["outcome"] == "interrupted":  # it ended without a word: read what it left behind
+            r["wall_seconds"] = heartbeat_wall(args.run_dir, r)
+            left = gpu_samples(args.run_dir, r["job_id"], r["restart"])
+            if left:
+                r["gpu_utilization_mean"] = round(statistics.fmean(s[0] for s in left), 1)
+                r["gpu_memory_mean_mib"] = round(statistics.fmean(s[1] for s in left))
+                r["gpu_samples"] = len(left)
+    runs = [*earlier, run]
+    used = [r for r in runs if r["gpu_utilization_mean"] is not None]
+    report = {
+        "job_ids": sorted({r["job_id"] for r in runs}, key=lambda j: (len(j), j)),
+        "runs": runs,
+        "restarts": len(runs) - 1,
+        "wall_seconds": round(sum(r["wall_seconds"] for r in runs), 1),
+        "gpu_hours": round(sum(r["wall_seconds"] * r["gpus"] for r in runs) / 3600, 3),
+        "setup_seconds": round(sum(r["setup_seconds"] for r in runs), 1),
+        "gpu_utilization_mean": round(statistics.fmean(r["gpu_utilization_mean"] for r in used), 1)
+        if used
+        else None,
+        "gpu_memory_mean_mib": round(statistics.fmean(r["gpu_memory_mean_mib"] for r in used))
+        if used
+        else None,
+        "gpu_note": None
+        if used
+        else (
+            "no GPU in these jobs"
+            if not any(r["gpus"] for r in runs)
+            else "no samples: nvidia-smi was not found on the nodes"
+        ),
+    }
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = report_file.with_name(f".run.json.{os.getpid()}")
+    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(report_file)
+    if args.outcome == "started":
+        return 0
+
+    gpu = (
+        f"GPUs busy {report['gpu_utilization_mean']}% (memory {report['gpu_memory_mean_mib']} MiB)"
+        if used
+        else report["gpu_note"]
+    )
+    cpu = f", CPU efficiency {run['cpu_efficiency']}" if run["cpu_efficiency"] else ""
+    print(
+        f"summary: {len(runs)} run(s) of job(s) {', '.join(report['job_ids'])}, "
+        f"{report['wall_seconds']:.0f} s in all, {report['gpu_hours']} GPU-hours, "
+        f"setup {report['setup_seconds']:.1f} s, {gpu}{cpu}; {report_file}"
+    )
+    if used and report["gpu_utilization_mean"] < IDLE_GPU:
+        print(
+            f"WARNING: the GPUs were busy {report['gpu_utilization_mean']}% of the time on average:"
+            " sites stop jobs whose GPUs idle. Feed them faster (more DataLoader workers, data in"
+            " $SLURM_TMPDIR, a larger batch), or ask for fewer GPUs"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,89 @@
+"""A watchdog for hung jobs: a job whose steps stopped finishing would otherwise burn its whole
+allocation. When no step has finished for --hang-minutes, the watchdog prints the Python stack of
+every thread to the log, leaves HUNG_NAME in the run folder and ends the process with exit 3:
+job.sh finds the file and requeues the job, which resumes from its last checkpoint. A job that
+keeps hanging without a new checkpoint stops after MAX_REQUEUES_WITHOUT_PROGRESS requeues.
+
+The training loop calls ``beat()`` after each step; evaluation and checkpoints call it too. A
+collective that waits for a rank that hangs hangs as well, and the same watchdog catches it: the
+engine gives torch.distributed a longer timeout than the watchdog's, so that the stacks are
+printed before torch's own timeout (NCCL's aborts the process without them).
+
+The watchdog is a Python thread: it needs the GIL. When a C extension hangs while holding it,
+faulthandler's backstop, which needs no GIL, prints the stacks a minute later and exits 1; the job
+then fails with the command that resumes it.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .checkpoint import write_json
+
+# Written by any rank whose watchdog fired: job.sh requeues the job when it finds this file.
+HUNG_NAME = "hung.json"
+EXIT_HUNG = 3  # as a checkpointed stop: requeue me
+BACKSTOP_SECONDS = 60.0  # after the watchdog's deadline, faulthandler's, for a held GIL
+
+_last_beat = time.monotonic()
+
+
+def beat() -> None:
+    """A step (or an evaluation, or a checkpoint) finished: the job is alive."""
+    global _last_beat
+    _last_beat = time.monotonic()
+
+
+class Watchdog:
+    """Started once per process, before the first step; ``seconds`` 0 turns it off."""
+
+    def __init__(self, seconds: float, run_dir: Path, rank: int) -> None:
+        self.seconds, self.run_dir, self.rank = seconds, run_dir, rank
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
+
+    def start(self) -> Watchdog:
+        if self.seconds > 0:
+            beat()
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._done.set()
+            self._thread.join()
+        faulthandler.cancel_dump_traceback_later()
+
+    def _watch(self) -> None:
+        poll = min(self.seconds / 4, 15.0)
+        while True:
+            idle = time.monotonic() - _last_beat
+            if idle >= self.seconds:
+                self.fire(f"no step finished for {idle:.0f} s")
+            # the backstop's deadline follows the beats: it fires only if this thread cannot run
+            faulthandler.dump_traceback_later(
+                self.seconds - idle + BACKSTOP_SECONDS, exit=True, file=sys.stderr
+            )
+            if self._done.wait(poll):
+                return
+
+    def fire(self, reason: str) -> None:
+        """Print every thread's stack, leave the marker, and end the process: requeue me."""
+        minutes = f"{self.seconds / 60:g}"
+        print(
+            f"WATCHDOG: rank {self.rank}: {reason} (--hang-minutes {minutes}); the Python stack "
+            f"of every thread follows, then exit {EXIT_HUNG} to be requeued",
+            file=sys.stderr,
+            flush=True,
+        )
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        try:
+            write_json(self.run_dir / HUNG_NAME, {"rank": self.rank, "reason": reason})
+        finally:
+            os._exit(EXIT_HUNG)  # the hung thread cannot be interrupted: end the process
