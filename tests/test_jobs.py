@@ -91,7 +91,8 @@ def jobs(lab, slurm):
     submitted["usage"].extra["calls"] = gpu_stand_in / "calls"
 
     p, a = lab.project("killed", framework="none", time="10:00", **FAST)
-    submitted["killed"] = lab.submit(p, a, KILLED)  # SLOW's numbers (the reference's), sooner
+    # SLOW's numbers (the reference's), sooner; an archive named, as the resume command must
+    submitted["killed"] = lab.submit(p, a, KILLED, env={"DATASET_ARCHIVE": str(dataset_path(slurm, a))})
     killer = threading.Thread(target=kill_training_after_a_checkpoint, args=(lab, submitted["killed"]))
     killer.start()
     submitted["killed"].extra["killer"] = killer
@@ -337,7 +338,8 @@ def test_a_killed_training_fails_with_the_command_that_resumes_it(jobs, lab, slu
     found = re.search(r"job\.sh: ERROR: training exited with status (\d+) \(see the lines above\); after a fix, "
                       r"resume from its last checkpoint with: (.+)$", log, re.M)
     assert found, log
-    assert found.group(2).strip() == f"RUN_ID={sub.job_id} sbatch job.sh {' '.join(KILLED)}"
+    archive = dataset_path(slurm, sub.answers)
+    assert found.group(2).strip() == f"RUN_ID={sub.job_id} DATASET_ARCHIVE={archive} sbatch job.sh {' '.join(KILLED)}"
     resumed = slurm.run(["bash", "-c", found.group(2)], cwd=sub.project)
     job_id = re.search(r"Submitted batch job (\d+)", resumed).group(1)
     again = Submitted(sub.project, job_id, sub.project / f"{sub.answers['project_slug']}-{job_id}.out", sub.answers)

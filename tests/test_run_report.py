@@ -62,6 +62,11 @@ def test_idle_gpus_are_warned_and_missing_samples_are_said(script, tmp_path):
     note = json.loads((blind / "run.json").read_text())["gpu_note"]
     assert note == "no samples: nvidia-smi was not found on the nodes"
     assert "nvidia-smi was not found" in out
+    mig = tmp_path / "mig"  # nvidia-smi on a MIG slice: no utilization
+    samples(mig, "12", 0, "0, [N/A], 4000", "0, [N/A], 4100")
+    report(script, mig, "12", 0, "done", time.time() - 10)
+    note = json.loads((mig / "run.json").read_text())["gpu_note"]
+    assert note == "no samples: nvidia-smi reported no utilization (MIG slices do not)"
     report(script, cpu, "10", 0, "done", time.time() - 10, gpus=0)
     assert json.loads((cpu / "run.json").read_text())["gpu_note"] == "no GPU in these jobs"
 

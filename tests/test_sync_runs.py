@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,14 @@ def sync(project: Path, runs: Path, bin_dir: Path) -> subprocess.CompletedProces
     return subprocess.run(["scripts/sync-runs.sh", str(runs)], cwd=project, env=env, capture_output=True, text=True)
 
 
-def offline_runs(runs: Path, *names: str) -> None:
+def offline_runs(runs: Path, *names: str, age: float = 3600) -> None:
+    """Offline run folders with a file each, last written ``age`` seconds ago."""
     for name in names:
-        (runs / name.split("/")[0] / "wandb" / name.split("/")[1]).mkdir(parents=True)
+        folder = runs / name.split("/")[0] / "wandb" / name.split("/")[1]
+        folder.mkdir(parents=True)
+        (folder / "run.wandb").write_bytes(b"records")
+        for path in (folder / "run.wandb", folder):
+            os.utime(path, (time.time() - age, time.time() - age))
 
 
 def test_each_offline_run_is_uploaded_once(project, tmp_path):
@@ -60,6 +66,17 @@ def test_a_failed_upload_is_tried_again(project, tmp_path):
     assert first.returncode == 1 and "1 run(s) uploaded, 0 already uploaded before, 1 failed" in first.stdout
     again = sync(project, runs, bin_dir)
     assert "0 run(s) uploaded, 1 already uploaded before, 1 failed" in again.stdout
+
+
+def test_a_run_still_being_written_is_left_for_next_time(project, tmp_path):
+    runs = tmp_path / "runs"
+    offline_runs(runs, "101/offline-run-done-a")
+    offline_runs(runs, "102/offline-run-busy-b", age=60)  # its job is still writing it
+    bin_dir = stand_in_wandb(tmp_path / "bin")
+    first = sync(project, runs, bin_dir)
+    assert first.returncode == 0 and "1 run(s) uploaded, 0 already uploaded before, 0 failed" in first.stdout
+    assert f"not yet {runs}/102/wandb/offline-run-busy-b: written in the last 10 minutes" in first.stdout
+    assert not (runs / "102" / "wandb" / "offline-run-busy-b.synced").exists()
 
 
 def test_without_wandb_it_says_what_to_activate(project, tmp_path):

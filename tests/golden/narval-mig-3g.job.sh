@@ -33,6 +33,8 @@ run_dir="$results_root/runs/$run_id"
 
 run_start="$(date +%s.%N)"
 max_stalls="${MAX_REQUEUES_WITHOUT_PROGRESS:-3}" # requeues in a row that saved no new step
+checkpoint_mark() { stat -c %Y "$run_dir"/checkpoint.* 2>/dev/null | sort -n | tail -n 1 || true; } # the newest one's time
+start_mark="$(checkpoint_mark)"
 
 log() { printf '%s job.sh: %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() {
@@ -74,6 +76,10 @@ for arg in "${train_args[@]}"; do
       die "${arg%%=*} is job.sh's to set (the run folder $run_dir, the data in \$SLURM_TMPDIR): name a run with RUN_ID=<name> sbatch job.sh, choose the data with DATASET_ARCHIVE=<archive>" ;;
   esac
 done
+# what a resumed job needs to find this run's folder and data again (sbatch options are not known)
+for name in DATASET_ARCHIVE RESULTS_ROOT; do
+  if [[ -n "${!name:-}" ]]; then resume=("$name=${!name}" "${resume[@]}"); fi
+done
 resume=(RUN_ID="$run_name" "${resume[@]}" "$@")
 
 # ---- software: the cluster's modules, a venv on each node's local disk ----
@@ -96,12 +102,11 @@ report() { # OUTCOME: add this job to $run_dir/run.json, and log the one-line su
 }
 
 requeue() { # WHY: requeue the job to resume, unless it keeps coming back without a new checkpoint
-  local mark same
+  local stalls
   mkdir -p "$run_dir"
-  mark="$(stat -c %Y "$run_dir"/checkpoint.* 2>/dev/null | sort -n | tail -n 1 || true)" # the newest checkpoint's time
-  printf '%s\n' "${mark:-none}" >>"$run_dir/requeues"
-  same="$(tac "$run_dir/requeues" | awk -v m="${mark:-none}" '$0 == m { n++; next } { exit } END { print n + 0 }')"
-  if ((same > max_stalls)); then
+  if [[ "$(checkpoint_mark)" == "$start_mark" ]]; then echo stalled; else echo progressed; fi >>"$run_dir/requeues"
+  stalls="$(tac "$run_dir/requeues" | awk '$0 == "stalled" { n++; next } { exit } END { print n + 0 }')"
+  if ((stalls > max_stalls)); then
     report failed
     die "$1, but the job was requeued $max_stalls times in a row without a new checkpoint: not again (MAX_REQUEUES_WITHOUT_PROGRESS=$max_stalls); see the lines above, then resume with: $(printf '%q ' "${resume[@]}")"
   fi

@@ -52,11 +52,25 @@ def heartbeat_wall(run_dir: Path, run: dict) -> float:
         return run["wall_seconds"]
 
 
+def no_gpu_samples(run_dir: Path, runs: list[dict]) -> str:
+    """Why run.json has no GPU figures."""
+    if not any(r["gpus"] for r in runs):
+        return "no GPU in these jobs"
+    if any((run_dir / "usage").glob("gpu-*.csv")):
+        return "no samples: nvidia-smi reported no utilization (MIG slices do not)"
+    return "no samples: nvidia-smi was not found on the nodes"
+
+
 def cpu_efficiency(job_id: str) -> str | None:
     """seff's "CPU Efficiency: 65.20% of ..." as "65.20%", None when seff is missing or silent."""
     if not shutil.which("seff"):
         return None
-    done = subprocess.run(["seff", job_id], check=False, capture_output=True, text=True, timeout=60)
+    try:  # a slow accounting database must not cost the report, nor the job's last minutes
+        done = subprocess.run(
+            ["seff", job_id], check=False, capture_output=True, text=True, timeout=20
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return None
     found = re.search(r"CPU Efficiency:\s*([0-9.]+%)", done.stdout)
     return found.group(1) if found else None
 
@@ -132,13 +146,7 @@ def main(argv: list[str]) -> int:
         "gpu_memory_mean_mib": round(statistics.fmean(r["gpu_memory_mean_mib"] for r in used))
         if used
         else None,
-        "gpu_note": None
-        if used
-        else (
-            "no GPU in these jobs"
-            if not any(r["gpus"] for r in runs)
-            else "no samples: nvidia-smi was not found on the nodes"
-        ),
+        "gpu_note": None if used else no_gpu_samples(args.run_dir, runs),
     }
     args.run_dir.mkdir(parents=True, exist_ok=True)
     tmp = report_file.with_name(f".run.json.{os.getpid()}")

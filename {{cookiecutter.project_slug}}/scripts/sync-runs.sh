@@ -2,7 +2,8 @@
 # On a login node: upload to Weights & Biases the runs that jobs wrote offline, each run once.
 #   scripts/sync-runs.sh [RUNS]      RUNS: the jobs' runs folder (default: where job.sh writes them)
 # Activate the login-node venv first (scripts/setup-cluster.sh), which has wandb, and log in once
-# (wandb login). A run uploaded in full is marked (.synced beside it) and skipped the next time.
+# (wandb login). A run uploaded in full is marked (.synced beside it) and skipped the next time;
+# a run written in the last 10 minutes is left for the next time (its job may be writing it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-${RESULTS_ROOT:-${SCRATCH:-$HOME/scratch}/{{ cookiecutter.project_slug }}}/runs}"
@@ -20,6 +21,8 @@ for offline in "$runs"/*/wandb/offline-run-*; do
   [[ -d "$offline" ]] || continue
   if [[ -e "$offline.synced" ]]; then
     skipped=$((skipped + 1))
+  elif [[ -n "$(find "$offline" -mmin -10 -print -quit)" ]]; then
+    say "not yet $offline: written in the last 10 minutes (is its job still running?); run this again once it ends"
   elif wandb sync "$offline"; then
     touch "$offline.synced"
     synced=$((synced + 1))

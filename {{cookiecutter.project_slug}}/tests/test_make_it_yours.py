@@ -30,9 +30,11 @@ def code_blocks(text: str, language: str) -> list[str]:
 
 
 def make_images(folder: Path, per_class: int, rng: np.random.Generator) -> None:
-    """Small noisy pictures whose colour is their class, in PNG and JPEG, of two sizes."""
+    """Small noisy pictures whose colour is their class, in PNG and JPEG, of two sizes, and the
+    hidden files a Mac leaves beside them."""
     for name, colour in COLOURS.items():
         (folder / name).mkdir(parents=True)
+        (folder / name / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
         for i in range(per_class):
             noise = rng.normal(0.0, 50.0, size=(12 + i % 2 * 8, 10, 3))
             pixels = np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)

@@ -196,8 +196,9 @@ class Engine:
             "num_workers": args.workers,
             "persistent_workers": args.workers > 0,
             "pin_memory": self.device.type == "cuda",
-            # Its own generator: starting an epoch must not draw on the saved random streams.
-            "generator": torch.Generator(),
+            # Its own generator: starting an epoch must not draw on the saved random streams. It
+            # seeds the worker processes: their streams differ between ranks and between --seed.
+            "generator": torch.Generator().manual_seed(args.seed * 100_003 + self.rank),
         }
         shard = range(self.rank, len(val), self.world_size)
         return [
