@@ -165,6 +165,46 @@ def test_bf16_autocast_on_request(data_dir: Path, tmp_path: Path, capsys) -> Non
 def test_loader_workers_from_the_tasks_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "8")
     assert train_module.parse_args(["--data-dir", "d", "--run-dir", "r"]).workers == 7
+
+
+def test_torchrun_processes_share_the_tasks_cores() -> None:
+    # srun -c 96 torchrun --nproc-per-node 8: 12 cores each, not 96 threads and 95 workers each
+    torchrun = {"SLURM_CPUS_PER_TASK": "96", "TORCHELASTIC_RUN_ID": "x", "LOCAL_WORLD_SIZE": "8"}
+    assert engine_module.cpu_threads(torchrun) == 12
+    assert engine_module.default_workers(torchrun) == 11
+    assert engine_module.cpu_threads({"SLURM_CPUS_PER_TASK": "6"}) == 6
+    assert engine_module.default_workers({}) == 0  # outside a job
+
+
+def test_another_world_size_takes_the_learning_rate_of_the_share_done(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Two ranks stopped one step into epoch 2 (their step 3 of 8); one rank goes on at its step
+    6 of 16, the same share of the training, with the learning rate of that step."""
+    args = train_module.parse_args(train_args(data_dir, tmp_path))
+    two = Engine(args, *task.load_datasets(data_dir))
+    with pytest.warns(UserWarning):  # scheduler steps without optimiser steps: on purpose here
+        for _ in range(3):
+            two.scheduler.step()
+    path = tmp_path / CHECKPOINT_NAME
+    progress = checkpoint_module.Progress(epoch=1, step=3, samples=2 * BATCH_SIZE)
+    two.save(path, progress, {})
+    saved = torch.load(path, weights_only=True)
+    saved["ranks"] = saved["ranks"] * 2  # as two ranks leave it
+    torch.save(saved, path)
+
+    one = Engine(args, *task.load_datasets(data_dir))
+    one.load(path)
+    total = EPOCHS * STEPS_PER_EPOCH
+    share_done = (1 * STEPS_PER_EPOCH + 2) / total
+    assert one.optimizer.param_groups[0]["lr"] == pytest.approx(
+        args.lr * 0.5 * (1 + np.cos(np.pi * share_done))
+    )
+    assert one.scheduler.last_epoch == 6
+    one.scheduler.step()  # and the schedule goes on from there
+    assert one.optimizer.param_groups[0]["lr"] == pytest.approx(
+        args.lr * 0.5 * (1 + np.cos(np.pi * 7 / total))
+    )
 {%- endif %}
 
 

@@ -13,7 +13,8 @@ import argparse
 import os
 import random
 import socket
-from collections.abc import Iterator, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -62,14 +63,25 @@ def process_rank() -> int:
     return Topology.from_env().rank
 
 
-def cpu_threads() -> int:
-    """The cores Slurm gave this task, else the cores this process may run on."""
-    if os.environ.get("SLURM_CPUS_PER_TASK"):
-        return int(os.environ["SLURM_CPUS_PER_TASK"])
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
+def cpu_threads(env: Mapping[str, str] = os.environ) -> int:
+    """The cores Slurm gave this task, else the cores this process may run on; under torchrun,
+    which starts several processes in one task, this process's share of them."""
+    if env.get("SLURM_CPUS_PER_TASK"):
+        cores = int(env["SLURM_CPUS_PER_TASK"])
+    else:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # macOS
+            cores = os.cpu_count() or 1
+    if "TORCHELASTIC_RUN_ID" in env:
+        cores //= int(env.get("LOCAL_WORLD_SIZE") or 1)
+    return max(1, cores)
+
+
+def default_workers(env: Mapping[str, str] = os.environ) -> int:
+    """Processes that load batches: the process's cores but one in a job, none outside."""
+    inside_a_job = "SLURM_CPUS_PER_TASK" in env or "TORCHELASTIC_RUN_ID" in env
+    return cpu_threads(env) - 1 if inside_a_job else 0
 
 
 def gpu_index(local_rank: int, local_tasks: int, visible: int, on_node: int) -> int:
@@ -184,7 +196,10 @@ class Engine:
             len(train_set), args.batch_size, args.seed, self.rank, self.world_size
         )
         total_steps = args.epochs * self.sampler.steps_per_epoch()
-        self.optimizer, self.scheduler = task.make_optimizer(self.model, args, total_steps)
+        self._make_optimizer: Callable[[], tuple[Any, Any]] = lambda: task.make_optimizer(
+            self.model, args, total_steps
+        )
+        self.optimizer, self.scheduler = self._make_optimizer()
         self.train_loader, self.val_loader = self._loaders(args, train_set, val_set)
         # The epoch's training loss, summed on the device: reading it each step would stall.
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -232,7 +247,8 @@ class Engine:
         ranks); returns the number of samples all ranks consumed."""
         inputs, targets = self._on_device(batch)
         with self._autocast():
-            loss = task.loss(self.net(inputs), targets).mean()
+            # in fp32 whatever the precision: a loss summed in bf16 would lose digits
+            loss = task.loss(self.net(inputs).float(), targets).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -323,6 +339,9 @@ class Engine:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         states = checkpoint["ranks"]
+        progress = Progress.from_dict(checkpoint["progress"])
+        if len(states) != self.world_size:
+            self._schedule_for_this_world_size(progress)
         if len(states) == self.world_size:
             state = states[self.rank]
             self.loss_sum.fill_(state["loss_sum"])
@@ -334,7 +353,25 @@ class Engine:
         elif self.is_main:  # another world size: rank 0 carries the sums on, streams start anew
             self.loss_sum.fill_(sum(state["loss_sum"] for state in states))
             self.loss_count = sum(state["loss_count"] for state in states)
-        return Progress.from_dict(checkpoint["progress"]), checkpoint["config"]
+        return progress, checkpoint["config"]
+
+    def _schedule_for_this_world_size(self, progress: Progress) -> None:
+        """The schedule counts optimiser steps, and another world size takes more or fewer of
+        them per epoch: replay a fresh scheduler up to the step this world size would be at, so
+        that the learning rate follows the share of the training done (any scheduler that
+        steps once per batch), then keep its rates with the saved optimiser state."""
+        per_step = self.sampler.batch_size * self.world_size
+        steps = progress.epoch * self.sampler.steps_per_epoch() + progress.samples // per_step
+        optimizer, scheduler = self._make_optimizer()
+        with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": on purpose
+            warnings.simplefilter("ignore")
+            for _ in range(steps):
+                scheduler.step()
+        rates = [group["lr"] for group in optimizer.param_groups]
+        optimizer.load_state_dict(self.optimizer.state_dict())  # momentum and the like
+        for group, rate in zip(optimizer.param_groups, rates, strict=True):
+            group["lr"] = rate
+        self.optimizer, self.scheduler = optimizer, scheduler
 
     def close(self, clean: bool = True) -> None:
         """*Collective* if ``clean``: release DDP, wait for every rank, leave the process group.

@@ -18,9 +18,11 @@ stops, and the sums over ranks. It calls only these, so keep their names and sig
                                       val_<name>, its mean over the validation set
 
 Raise data.DataError with a one-line message when the data is not what you expect: the run then
-exits 2 with it. Draw random numbers from torch or ``random``: their states are saved per rank, so
-a resumed run draws what an uninterrupted one would (not in the DataLoader's worker processes, if
---workers > 0: a random augmentation there starts its streams afresh on resumption).
+exits 2 with it. Draw random numbers in the model or the loss (dropout, noise) from torch or
+``random``: their states are saved per rank, so a resumed run draws what an uninterrupted one
+would. Draws while loading (a random augmentation in a Dataset) do not resume exactly: in worker
+processes (--workers > 0) their streams start afresh, and with --workers 0 the batch after a stop
+is loaded before the checkpoint, so it is drawn again on resumption.
 README.md, "Make it yours", walks through replacing the example with a folder of images.
 """
 

@@ -74,6 +74,9 @@ WANDB_PROJECT = {{ cookiecutter.project_slug | tojson }}
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from . import task  # here, not at the top: main() imports it once the signal handlers are in
+{%- if cookiecutter.framework == "pytorch" %}
+    from .engine import default_workers
+{%- endif %}
 
     parser = argparse.ArgumentParser(
         prog=f"python -m {__package__}.train",
@@ -98,8 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=max(0, int(os.environ.get("SLURM_CPUS_PER_TASK", 1)) - 1),
-        help="processes that load batches (default: the task's cores but one, 0 outside Slurm)",
+        default=default_workers(),
+        help="processes that load batches (default: the cores of this process but one in a job, "
+        "0 outside; under torchrun, its share of the task's cores)",
     )
     parser.add_argument(
         "--check-seconds",

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 from .checkpoint import write_json
 
@@ -31,6 +32,19 @@ EXIT_HUNG = 3  # as a checkpointed stop: requeue me
 BACKSTOP_SECONDS = 60.0  # after the watchdog's deadline, faulthandler's, for a held GIL
 
 _last_beat = time.monotonic()
+
+
+def _real_stderr() -> IO[str] | None:
+    """A stream with a file descriptor, which faulthandler needs: sys.stderr, or the process's
+    own when sys.stderr is not a file (pytest's capture, Jupyter)."""
+    for stream in (sys.stderr, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.fileno()
+                return stream
+        except (AttributeError, OSError, ValueError):
+            continue
+    return None
 
 
 def beat() -> None:
@@ -66,9 +80,11 @@ class Watchdog:
             if idle >= self.seconds:
                 self.fire(f"no step finished for {idle:.0f} s")
             # the backstop's deadline follows the beats: it fires only if this thread cannot run
-            faulthandler.dump_traceback_later(
-                self.seconds - idle + BACKSTOP_SECONDS, exit=True, file=sys.stderr
-            )
+            stream = _real_stderr()
+            if stream is not None:
+                faulthandler.dump_traceback_later(
+                    self.seconds - idle + BACKSTOP_SECONDS, exit=True, file=stream
+                )
             if self._done.wait(poll):
                 return
 
@@ -81,8 +97,11 @@ class Watchdog:
             file=sys.stderr,
             flush=True,
         )
-        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         sys.stderr.flush()
+        stream = _real_stderr()
+        if stream is not None:
+            faulthandler.dump_traceback(file=stream, all_threads=True)
+            stream.flush()
         try:
             write_json(self.run_dir / HUNG_NAME, {"rank": self.rank, "reason": reason})
         finally:
