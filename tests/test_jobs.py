@@ -445,7 +445,6 @@ def test_every_cluster_request_line_matches_its_gpu_type(all_jobs_done, bakery, 
         project = bakery.bake(**overrides)
         spec = plan.job(answers).gpu_spec
         by_type.setdefault(spec, []).append((name, project))
-    other = {spec: ("a100" if spec != "a100" else "h100") for spec in by_type}
     failures = []
     for spec, projects in sorted(by_type.items()):
         with slurm.gpu_type(spec, 8):
@@ -453,9 +452,14 @@ def test_every_cluster_request_line_matches_its_gpu_type(all_jobs_done, bakery, 
                 ok, message = slurm.test_only(project / "job.sh", cwd=project)
                 if not ok:
                     failures.append(f"{name}: refused with {spec} GPUs: {message}")
-        with slurm.gpu_type(other[spec], 8):
-            for name, project in projects:
-                ok, message = slurm.test_only(project / "job.sh", cwd=project)
-                if ok:
-                    failures.append(f"{name}: accepted by a Slurm with only {other[spec]} GPUs")
+    # and refused by a Slurm with other GPUs only: a100 for every type but a100, h100 for a100
+    for other in ("a100", "h100"):
+        with slurm.gpu_type(other, 8):
+            for spec, projects in sorted(by_type.items()):
+                if (spec == "a100") != (other == "h100"):
+                    continue
+                for name, project in projects:
+                    ok, message = slurm.test_only(project / "job.sh", cwd=project)
+                    if ok:
+                        failures.append(f"{name}: accepted by a Slurm with only {other} GPUs")
     assert not failures, "\n".join(failures)
