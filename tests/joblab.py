@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,16 @@ def finished(slurm, sub: Submitted, timeout: float = 600) -> dict:
     result = slurm.wait(sub.job_id, timeout=timeout)
     print(sub.log_text())
     return result
+
+
+def when(condition, timeout: float = 300, poll: float = 0.2) -> bool:
+    """Wait until ``condition()`` holds: True, or False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
 
 
 def metrics(path: Path) -> dict:

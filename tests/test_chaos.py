@@ -19,20 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.joblab import FAST, Lab, Submitted, dataset_path, finished, metrics
+from tests.joblab import FAST, Lab, Submitted, dataset_path, finished, metrics, when
 
 pytestmark = pytest.mark.xdist_group("slurm")
 # About 35 s of training, in 4 epochs: room for a requeue after the first.
 SLOW = ["--epochs", "4", "--step-seconds", "1.2"]
-
-
-def when(condition, timeout: float = 300) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def node_of(lab: Lab, sub: Submitted) -> str:

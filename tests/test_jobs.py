@@ -21,7 +21,7 @@ import pytest
 
 from drac_template import clusters, plan
 from tests.bakery import resolve
-from tests.joblab import ACCOUNT, FAST, SLOW, Lab, Submitted, dataset_path, finished, make_dataset, metrics
+from tests.joblab import ACCOUNT, FAST, SLOW, Lab, Submitted, dataset_path, finished, make_dataset, metrics, when
 
 pytestmark = pytest.mark.xdist_group("slurm")
 
@@ -122,12 +122,9 @@ KILLED = ["--epochs", SLOW[1], "--step-seconds", "0.3"]
 def signal_twice_once_training(lab: Lab, sub: Submitted) -> None:
     """Send the batch shell USR1 twice, back to back, as soon as the first checkpoint exists, so
     that the second signal comes while the training saves. Records what it sent in ``sub.extra``."""
-    deadline = time.monotonic() + 300
-    while not list(lab.results(sub).glob("checkpoint*")):
-        if time.monotonic() > deadline:
-            sub.extra["sent"] = 0
-            return
-        time.sleep(0.1)
+    if not when(lambda: list(lab.results(sub).glob("checkpoint*")), poll=0.1):
+        sub.extra["sent"] = 0
+        return
     sent = 0
     for _ in range(2):
         out = lab.slurm.run(["scancel", "--batch", "--signal=USR1", sub.job_id], cwd=sub.project, check=False)
@@ -170,9 +167,7 @@ def training_processes(job_id: str, package: str) -> list[int]:
 
 def kill_training_after_a_checkpoint(lab: Lab, sub: Submitted) -> None:
     """SIGKILL the training (the OOM killer, a crash) once it saved a checkpoint; the job goes on."""
-    deadline = time.monotonic() + 300
-    while not list(lab.results(sub).glob("checkpoint*")) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    when(lambda: list(lab.results(sub).glob("checkpoint*")))
     pids = training_processes(sub.job_id, sub.answers["package_name"])
     for pid in pids:
         os.kill(pid, signal.SIGKILL)

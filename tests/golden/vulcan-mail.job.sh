@@ -146,7 +146,7 @@ mkdir -p "$run_dir"
 export JOB_RUN_DIR="$run_dir" # job-node.sh samples the GPUs into $JOB_RUN_DIR/usage
 # A run Slurm kills (a node failure, an administrator's requeue) cannot report itself: the next
 # run's report finds it from this, and from job-node.sh's heartbeat.
-python scripts/run-report.py "$run_dir" "${run_args[@]}" --setup "$setup_seconds" --outcome started || true
+report started
 
 # ---- the work: in the background, so the USR1 trap runs while it trains ----
 phase=train

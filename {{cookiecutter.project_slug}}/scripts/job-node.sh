@@ -19,6 +19,10 @@ cd "$(dirname "$0")/.."
 action="${1:?usage: job-node.sh build-env [DIR] | cache-env DIR | record-env DIR | stage-data ARCHIVE | train [ARGS...]}"
 shift
 say() { printf '%s job-node.sh: %s\n' "$(date +%H:%M:%S)" "$*"; }
+fail() {
+  say "ERROR: $*"
+  exit 1
+}
 {%- if c.job_venv == "home" %}
 venv="${VENV:-$HOME/venvs/{{ cookiecutter.project_slug }}}" # {{ c.name }}: made on a login node (scripts/setup-cluster.sh)
 {%- else %}
@@ -103,8 +107,7 @@ build_env() { # DIR: from the cache, or built (and cached when this job is the o
   entry="$cache_root/$key"
   lock="$entry.lock"
   if [[ -e "$dir" && -n "$(ls -A "$dir")" ]]; then
-    say "ERROR: $dir exists and is not empty: the venv goes into a new folder"
-    exit 1
+    fail "$dir exists and is not empty: the venv goes into a new folder"
   fi
   if [[ -f "$entry/env.tar" ]]; then
     if extract "$entry" "$dir"; then
@@ -152,11 +155,6 @@ cache_env() { # DIR: publish the venv in DIR unless the cache has one for this k
     held_lock="$entry.lock"
     publish "$1" "$entry"
   fi
-}
-
-fail() {
-  say "ERROR: $*"
-  exit 1
 }
 {%- if c.job_venv == "home" %}
 

@@ -43,6 +43,17 @@ def gpu_samples(run_dir: Path, job_id: str, restart: int) -> list[tuple[float, f
     return samples
 
 
+def gpu_usage(samples: list[tuple[float, float]]) -> dict:
+    """The means of a run's GPU samples, as run.json keeps them (None without samples)."""
+    return {
+        "gpu_utilization_mean": round(statistics.fmean(s[0] for s in samples), 1)
+        if samples
+        else None,
+        "gpu_memory_mean_mib": round(statistics.fmean(s[1] for s in samples)) if samples else None,
+        "gpu_samples": len(samples),
+    }
+
+
 def heartbeat_wall(run_dir: Path, run: dict) -> float:
     """Seconds an interrupted run lasted: its rank 0 heartbeat's last write, less its start."""
     beat = run_dir / "usage" / f"heartbeat-{run['job_id']}-{run['restart']}"
@@ -102,7 +113,6 @@ def main(argv: list[str]) -> int:
         if report_file.is_file()
         else {"runs": []}
     )
-    samples = gpu_samples(args.run_dir, args.job_id, args.restart)
     wall = max(0.0, time.time() - args.start)
     run = {
         "job_id": args.job_id,
@@ -113,11 +123,7 @@ def main(argv: list[str]) -> int:
         "setup_seconds": round(args.setup, 1),
         "start": round(args.start, 1),
         "outcome": "interrupted" if args.outcome == "started" else args.outcome,
-        "gpu_utilization_mean": round(statistics.fmean(s[0] for s in samples), 1)
-        if samples
-        else None,
-        "gpu_memory_mean_mib": round(statistics.fmean(s[1] for s in samples)) if samples else None,
-        "gpu_samples": len(samples),
+        **gpu_usage(gpu_samples(args.run_dir, args.job_id, args.restart)),
         "cpu_efficiency": None if args.outcome == "started" else cpu_efficiency(args.job_id),
     }
     earlier = [
@@ -128,9 +134,7 @@ def main(argv: list[str]) -> int:
             r["wall_seconds"] = heartbeat_wall(args.run_dir, r)
             left = gpu_samples(args.run_dir, r["job_id"], r["restart"])
             if left:
-                r["gpu_utilization_mean"] = round(statistics.fmean(s[0] for s in left), 1)
-                r["gpu_memory_mean_mib"] = round(statistics.fmean(s[1] for s in left))
-                r["gpu_samples"] = len(left)
+                r.update(gpu_usage(left))
     runs = [*earlier, run]
     used = [r for r in runs if r["gpu_utilization_mean"] is not None]
     report = {

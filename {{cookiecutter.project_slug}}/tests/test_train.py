@@ -239,7 +239,7 @@ def test_stopped_and_resumed_run_matches(
     assert run_in_process(train_args(data_dir, tmp_path)) == 0
     out = capsys.readouterr().out
     (resumed,) = lines_starting(out, "resuming from")
-    epoch, step = divmod(done, STEPS_PER_EPOCH)
+    epoch = done // STEPS_PER_EPOCH
     assert resumed == f"resuming from {tmp_path / CHECKPOINT_NAME} (epoch {epoch}, step {done})"
     assert read_metrics(tmp_path) == reference
 
