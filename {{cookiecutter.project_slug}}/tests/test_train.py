@@ -551,6 +551,33 @@ def test_the_epoch_loss_is_a_mean_over_samples(data_dir: Path, tmp_path: Path) -
     metrics = read_metrics(tmp_path)
     assert metrics["train_loss"] == pytest.approx(losses.mean(), rel=1e-6)
     assert metrics["val_loss"] == val["val_loss"] and metrics["val_accuracy"] == val["val_accuracy"]
+{%- if cookiecutter.framework == "pytorch" %}
+
+
+def test_the_loss_sum_resumes_to_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Losses added up three at a time here, and a state saved after any step: loaded again, it
+    adds up the same groups as a sum never saved, to the last bit, with a short batch between.
+    The losses after the first are a quarter of the last bit of its float64 sum: added up one by
+    one they vanish, three at a time they count, so any other grouping changes the total."""
+    monkeypatch.setattr(engine_module.LossSum, "GROUP", 3)
+    means = torch.tensor([1.0] + [2.0**-54] * 12)
+    sizes = [64] * 7 + [13] + [64] * 5
+
+    def summed(losses: engine_module.LossSum, start: int, stop: int) -> engine_module.LossSum:
+        for mean, size in zip(means[start:stop], sizes[start:stop], strict=True):
+            losses.add(mean, size)
+        return losses
+
+    cpu = torch.device("cpu")
+    whole = summed(engine_module.LossSum(cpu), 0, len(sizes))
+    total = whole.total().item()
+    assert total > 64.0  # the small ones count
+    for stop in range(len(sizes) + 1):
+        resumed = engine_module.LossSum(cpu)
+        resumed.load(summed(engine_module.LossSum(cpu), 0, stop).state())
+        summed(resumed, stop, len(sizes))
+        assert (resumed.total().item(), resumed.count) == (total, whole.count), stop
+{%- endif %}
 {%- if cookiecutter.tracker == "tensorboard" %}
 
 

@@ -15,7 +15,6 @@ import random
 import socket
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -31,11 +30,16 @@ from .checkpoint import Progress, atomic_write
 from .data import DataError, EpochSampler
 from .watchdog import beat
 
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3
 # How long a rank waits for the others, at start-up and in every collective, past the watchdog's
 # --hang-minutes: the watchdog, which prints every thread's stack, fires first.
 DIST_TIMEOUT_MARGIN = timedelta(minutes=5)
 DIST_TIMEOUT_NO_WATCHDOG = timedelta(minutes=30)
+
+
+def under_torchrun(env: Mapping[str, str]) -> bool:
+    """Whether torchrun started this process (its variables then win over Slurm's)."""
+    return "TORCHELASTIC_RUN_ID" in env
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class Topology:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Topology:
         """torchrun's view when torchrun started this process, even inside a Slurm job (whose
         SLURM_PROCID is then torchrun's own); else srun's, one task per GPU; else one process."""
-        if "TORCHELASTIC_RUN_ID" in env or "SLURM_PROCID" not in env:
+        if under_torchrun(env) or "SLURM_PROCID" not in env:
             names = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")
         else:
             names = ("SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE")
@@ -73,14 +77,14 @@ def cpu_threads(env: Mapping[str, str] = os.environ) -> int:
             cores = len(os.sched_getaffinity(0))
         except AttributeError:  # macOS
             cores = os.cpu_count() or 1
-    if "TORCHELASTIC_RUN_ID" in env:
+    if under_torchrun(env):
         cores //= int(env.get("LOCAL_WORLD_SIZE") or 1)
     return max(1, cores)
 
 
 def default_workers(env: Mapping[str, str] = os.environ) -> int:
     """Processes that load batches: the process's cores but one in a job, none outside."""
-    inside_a_job = "SLURM_CPUS_PER_TASK" in env or "TORCHELASTIC_RUN_ID" in env
+    inside_a_job = "SLURM_CPUS_PER_TASK" in env or under_torchrun(env)
     return cpu_threads(env) - 1 if inside_a_job else 0
 
 
@@ -161,6 +165,53 @@ def init_distributed(topology: Topology, device: torch.device, timeout: timedelt
         raise RuntimeError(f"all-reduce check failed: sum {total}, expected {expected}")
 
 
+class LossSum:
+    """A loss summed over samples, in float64 on the device, for the price of keeping each step's
+    mean: reading one would wait for the device, and even adding it to a sum costs a small model
+    1% of its step. The means are added up GROUP at a time. A checkpoint holds the ones not added
+    up yet as they are, so that a resumed run adds up the same groups, to the same bits."""
+
+    GROUP = 512
+
+    def __init__(self, device: torch.device) -> None:
+        self._total = torch.zeros((), dtype=torch.float64, device=device)
+        self._means: list[torch.Tensor] = []  # not in _total yet, each of _size samples
+        self._size = self.count = 0
+
+    def add(self, mean: torch.Tensor, samples: int) -> None:
+        if samples != self._size or len(self._means) == self.GROUP:
+            self._add_up()
+            self._size = samples
+        self._means.append(mean.detach())
+        self.count += samples
+
+    def _add_up(self) -> None:
+        if self._means:
+            self._total.add_(torch.stack(self._means).sum(dtype=torch.float64), alpha=self._size)
+            self._means.clear()
+
+    def total(self) -> torch.Tensor:
+        self._add_up()
+        return self._total
+
+    def state(self) -> dict[str, Any]:
+        means = torch.stack(self._means).cpu() if self._means else torch.zeros(0)
+        total, size, count = self._total.item(), self._size, self.count
+        return {"total": total, "means": means, "size": size, "count": count}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self._total.fill_(state["total"])
+        self._means = list(state["means"].to(self._total.device).unbind())
+        self._size, self.count = state["size"], state["count"]
+
+    @staticmethod
+    def merged(states: list[dict[str, Any]]) -> dict[str, Any]:
+        """One state for the samples of all ``states``: a checkpoint's ranks, for another number."""
+        total = sum(s["total"] + float(s["means"].double().sum()) * s["size"] for s in states)
+        count = sum(s["count"] for s in states)
+        return {"total": total, "means": torch.zeros(0), "size": 0, "count": count}
+
+
 class Engine:
     def __init__(self, args: argparse.Namespace, train_set: Dataset, val_set: Dataset) -> None:
         self.topology = Topology.from_env()
@@ -201,9 +252,7 @@ class Engine:
         )
         self.optimizer, self.scheduler = self._make_optimizer()
         self.train_loader, self.val_loader = self._loaders(args, train_set, val_set)
-        # The epoch's training loss, summed on the device: reading it each step would stall.
-        self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        self.loss_count = 0
+        self.train_losses = LossSum(self.device)  # the epoch's so far
 
     def _loaders(self, args: argparse.Namespace, train: Dataset, val: Dataset) -> list[DataLoader]:
         """The training batches in the sampler's order, and this rank's share of ``val``."""
@@ -235,26 +284,28 @@ class Engine:
         return iter(self.train_loader)
 
     def _on_device(self, batch: Any) -> list[torch.Tensor]:
+        if self.device.type == "cpu":
+            return batch  # already there: .to() would cost a call per tensor for nothing
         return [t.to(self.device, non_blocking=True) for t in batch]
 
-    def _autocast(self) -> AbstractContextManager[Any]:
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, torch.bfloat16)
-        return nullcontext()  # not autocast(enabled=False): that costs as much as a small op
+    def _outputs(self, model: torch.nn.Module, inputs: Any) -> torch.Tensor:
+        """``model(inputs)`` in the run's precision, handed back in fp32 under bf16: a loss or a
+        metric summed in bf16 would lose digits."""
+        if self.precision == "fp32":
+            return model(inputs)  # no context at all: even an idle one costs a step a little
+        with torch.autocast(self.device.type, torch.bfloat16):
+            return model(inputs).float()
 
     def train_step(self, batch: Any) -> int:
         """One optimisation step on this rank's ``batch`` (DDP averages the gradients over the
         ranks); returns the number of samples all ranks consumed."""
         inputs, targets = self._on_device(batch)
-        with self._autocast():
-            # in fp32 whatever the precision: a loss summed in bf16 would lose digits
-            loss = task.loss(self.net(inputs).float(), targets).mean()
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)  # before the forward pass: less memory in use
+        loss = task.loss(self._outputs(self.net, inputs), targets).mean()
         loss.backward()
         self.optimizer.step()
         self.scheduler.step()
-        self.loss_sum.add_(loss.detach(), alpha=len(targets))  # the batch's sum: one small op
-        self.loss_count += len(targets)
+        self.train_losses.add(loss, len(targets))
         return len(targets) * self.world_size
 
     def _sum(self, values: list[Any]) -> list[float]:
@@ -267,9 +318,8 @@ class Engine:
 
     def train_loss(self) -> float:
         """*Collective.* The epoch's training loss per sample, over all ranks; starts the next."""
-        loss_sum, count = self._sum([self.loss_sum, self.loss_count])
-        self.loss_sum.zero_()
-        self.loss_count = 0
+        loss_sum, count = self._sum([self.train_losses.total(), self.train_losses.count])
+        self.train_losses = LossSum(self.device)
         return loss_sum / count
 
     @torch.no_grad()
@@ -281,8 +331,7 @@ class Engine:
         count = 0
         for batch in self.val_loader:
             inputs, targets = self._on_device(batch)
-            with self._autocast():
-                values = task.metrics(self.model(inputs).float(), targets)
+            values = task.metrics(self._outputs(self.model, inputs), targets)
             for name, value in values.items():
                 sums[name] = sums.get(name, 0) + value.sum(dtype=torch.float64)
             count += len(targets)
@@ -301,8 +350,7 @@ class Engine:
 
     def _rank_state(self) -> dict[str, Any]:
         return {
-            "loss_sum": self.loss_sum.item(),
-            "loss_count": self.loss_count,
+            "train_losses": self.train_losses.state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
             "python_rng": random.getstate(),
@@ -344,15 +392,13 @@ class Engine:
             self._schedule_for_this_world_size(progress)
         if len(states) == self.world_size:
             state = states[self.rank]
-            self.loss_sum.fill_(state["loss_sum"])
-            self.loss_count = state["loss_count"]
+            self.train_losses.load(state["train_losses"])
             torch.set_rng_state(state["torch_rng"])
             if state["cuda_rng"] is not None and self.device.type == "cuda":
                 torch.cuda.set_rng_state(state["cuda_rng"])
             random.setstate(state["python_rng"])
         elif self.is_main:  # another world size: rank 0 carries the sums on, streams start anew
-            self.loss_sum.fill_(sum(state["loss_sum"] for state in states))
-            self.loss_count = sum(state["loss_count"] for state in states)
+            self.train_losses.load(LossSum.merged([state["train_losses"] for state in states]))
         return progress, checkpoint["config"]
 
     def _schedule_for_this_world_size(self, progress: Progress) -> None:
