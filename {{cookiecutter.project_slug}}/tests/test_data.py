@@ -37,3 +37,19 @@ def test_resuming_with_another_world_size_goes_on_from_the_same_sample(before, a
     seen = [i for steps in (first, rest) for batches in steps for batch in batches for i in batch]
     # the epoch's order, up to what the new world size cannot share equally at its end
     assert sorted(seen) == sorted(order[: 205 - (205 - consumed) % after])
+
+
+@pytest.mark.parametrize("world", [1, 3])
+def test_a_long_epoch_keeps_its_order_across_chunks(world: int) -> None:
+    """Past 65,536 samples the order becomes Python lists a chunk at a time: the steps, put back
+    together, are the epoch's order from the resumption point, with nothing lost at the seams."""
+    n, consumed = 200_003, 1_234
+    steps = one_step_per_rank(n, 50, world, epoch=1, consumed=consumed)
+    assert {sum(len(batch) for batch in batches) for batches in steps[:-1]} == {50 * world}
+    rebuilt = [
+        batches[i % world][i // world]
+        for batches in steps
+        for i in range(sum(len(batch) for batch in batches))
+    ]
+    usable = (n - consumed) - (n - consumed) % world
+    assert rebuilt == np.random.default_rng([7, 1]).permutation(n)[consumed:][:usable].tolist()

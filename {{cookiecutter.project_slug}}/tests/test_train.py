@@ -244,6 +244,29 @@ def test_stopped_and_resumed_run_matches(
     assert read_metrics(tmp_path) == reference
 
 
+{%- if cookiecutter.framework == "pytorch" %}
+
+
+def test_a_checkpoint_of_the_previous_format_resumes(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: dict[str, Any]
+) -> None:
+    """Format 2 held each rank's loss as a sum and a count: a run stopped by the template's
+    previous version goes on with this one (brought up to date between two requeues)."""
+    signal_after_steps(monkeypatch, STEPS_PER_EPOCH + 1, signal.SIGUSR1)
+    assert run_in_process(train_args(data_dir, tmp_path)) == EXIT_CHECKPOINTED
+    monkeypatch.undo()
+    path = tmp_path / CHECKPOINT_NAME
+    checkpoint = torch.load(path, weights_only=True)
+    for state in checkpoint["ranks"]:
+        losses = state.pop("train_losses")
+        state["loss_sum"] = losses["total"] + losses["means"].double().sum().item() * losses["size"]
+        state["loss_count"] = losses["count"]
+    torch.save(checkpoint | {"format": 2}, path)
+    assert run_in_process(train_args(data_dir, tmp_path)) == 0
+    assert read_metrics(tmp_path) == pytest.approx(reference, rel=1e-12)
+{%- endif %}
+
+
 def test_second_signal_during_the_save_loses_nothing(
     data_dir: Path,
     tmp_path: Path,

@@ -29,12 +29,16 @@ class EpochSampler:
         self.epoch = self.consumed = 0  # where the next iteration starts
 
     def __iter__(self) -> Iterator[list[int]]:
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-        rest = order[self.consumed :].tolist()  # sliced as a list: 1% of a small model's step
+        rest = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)[self.consumed :]
         usable = len(rest) - len(rest) % self.world_size
         step = self.batch_size * self.world_size
-        for start in range(0, usable, step):
-            yield rest[start : min(start + step, usable)][self.rank :: self.world_size]
+        # As Python lists, a chunk at a time: cheaper per batch than numpy slices, and lighter
+        # than the whole epoch's order as a list.
+        chunk = step * max(1, 65536 // step)
+        for first in range(0, usable, chunk):
+            part = rest[first : min(first + chunk, usable)].tolist()
+            for start in range(0, len(part), step):
+                yield part[start : start + step][self.rank :: self.world_size]
 
     def steps_per_epoch(self) -> int:
         usable = self.n - self.n % self.world_size

@@ -208,7 +208,11 @@ class LossSum:
     def merged(states: list[dict[str, Any]]) -> dict[str, Any]:
         """One state for the samples of all ``states``: a checkpoint's ranks, for another number."""
         total = sum(s["total"] + float(s["means"].double().sum()) * s["size"] for s in states)
-        count = sum(s["count"] for s in states)
+        return LossSum.added_up(total, sum(s["count"] for s in states))
+
+    @staticmethod
+    def added_up(total: float, count: int) -> dict[str, Any]:
+        """The state of a sum with nothing left to add up."""
         return {"total": total, "means": torch.zeros(0), "size": 0, "count": count}
 
 
@@ -289,10 +293,10 @@ class Engine:
         return [t.to(self.device, non_blocking=True) for t in batch]
 
     def _outputs(self, model: torch.nn.Module, inputs: Any) -> torch.Tensor:
-        """``model(inputs)`` in the run's precision, handed back in fp32 under bf16: a loss or a
-        metric summed in bf16 would lose digits."""
+        """``model(inputs)`` in the run's precision, handed back in fp32: a loss or a metric
+        summed in bf16 would lose digits (a no-op for outputs already in fp32)."""
         if self.precision == "fp32":
-            return model(inputs)  # no context at all: even an idle one costs a step a little
+            return model(inputs).float()  # no context at all: even an idle one costs a little
         with torch.autocast(self.device.type, torch.bfloat16):
             return model(inputs).float()
 
@@ -381,7 +385,11 @@ class Engine:
         """Restore model, optimiser, scheduler and the epoch's loss so far; with as many ranks
         as the checkpoint's, also each rank's random streams."""
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        if checkpoint.get("format") == 2:  # each rank's loss as a sum and a count: still read
+            for state in checkpoint["ranks"]:
+                sums = state.pop("loss_sum"), state.pop("loss_count")
+                state["train_losses"] = LossSum.added_up(*sums)
+        elif checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format {checkpoint.get('format')}, not {CHECKPOINT_FORMAT}")
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
