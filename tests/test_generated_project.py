@@ -40,12 +40,15 @@ def laptop_env(folder: Path) -> dict[str, str]:
     return {"PIP_CONSTRAINT": str(constraints), "TORCH_INDEX_URL": (folder / "cpu-index").as_uri()}
 
 
+# Each framework with a tracker, so that the trackers' own tests run too (tracker none is what the
+# jobs of tests/test_jobs.py train with).
 @pytest.fixture(scope="module", params=["none", "pytorch"])
 def laptop_project(request, bakery, tmp_path_factory) -> Path:
     framework = request.param
     if framework == "pytorch" and (TORCH_PIN is None or THIS_PYTHON != "3.11"):
         pytest.skip(f"no local CPU torch wheel for Python {THIS_PYTHON} in {TORCH_WHEELS}")
-    baked = bakery.bake(framework=framework, python_version=THIS_PYTHON, account="def-testlab", tracker="none")
+    tracker = {"none": "tensorboard", "pytorch": "wandb"}[framework]
+    baked = bakery.bake(framework=framework, python_version=THIS_PYTHON, account="def-testlab", tracker=tracker)
     clone = tmp_path_factory.mktemp("laptop") / baked.name
     shutil.copytree(baked, clone)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"]):
@@ -68,9 +71,9 @@ def test_setup_is_safe_to_run_again(laptop_project):
 
 
 def test_the_projects_own_tests_pass(laptop_project):
-    result = run([".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], laptop_project)
+    result = run([".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs"], laptop_project)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert " passed" in result.stdout
+    assert " passed" in result.stdout and " skipped" not in result.stdout, result.stdout
 
 
 def test_the_projects_pre_commit_hooks_pass(laptop_project):

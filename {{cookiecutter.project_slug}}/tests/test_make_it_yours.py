@@ -15,7 +15,7 @@ import pytest
 {% if cookiecutter.framework == "pytorch" -%}
 pytest.importorskip("torch", reason="PyTorch is not installed")
 {% endif -%}
-Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed (requirements-dev.txt)")
+Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed (scripts/setup-laptop.sh)")
 
 from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED
 
