@@ -258,9 +258,8 @@ def test_a_checkpoint_of_the_previous_format_resumes(
     path = tmp_path / CHECKPOINT_NAME
     checkpoint = torch.load(path, weights_only=True)
     for state in checkpoint["ranks"]:
-        losses = state.pop("train_losses")
-        state["loss_sum"] = losses["total"] + losses["means"].double().sum().item() * losses["size"]
-        state["loss_count"] = losses["count"]
+        losses = engine_module.LossSum.merged([state.pop("train_losses")])
+        state["loss_sum"], state["loss_count"] = losses["total"], losses["count"]
     torch.save(checkpoint | {"format": 2}, path)
     assert run_in_process(train_args(data_dir, tmp_path)) == 0
     assert read_metrics(tmp_path) == pytest.approx(reference, rel=1e-12)

@@ -396,8 +396,6 @@ class Engine:
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         states = checkpoint["ranks"]
         progress = Progress.from_dict(checkpoint["progress"])
-        if len(states) != self.world_size:
-            self._schedule_for_this_world_size(progress)
         if len(states) == self.world_size:
             state = states[self.rank]
             self.train_losses.load(state["train_losses"])
@@ -405,8 +403,10 @@ class Engine:
             if state["cuda_rng"] is not None and self.device.type == "cuda":
                 torch.cuda.set_rng_state(state["cuda_rng"])
             random.setstate(state["python_rng"])
-        elif self.is_main:  # another world size: rank 0 carries the sums on, streams start anew
-            self.train_losses.load(LossSum.merged([state["train_losses"] for state in states]))
+        else:  # another world size: rank 0 carries the sums on, streams start anew
+            self._schedule_for_this_world_size(progress)
+            if self.is_main:
+                self.train_losses.load(LossSum.merged([state["train_losses"] for state in states]))
         return progress, checkpoint["config"]
 
     def _schedule_for_this_world_size(self, progress: Progress) -> None:
