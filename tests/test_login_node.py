@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -65,6 +67,45 @@ def test_setup_cluster_needs_the_module_command(project, tmp_path):
     result = subprocess.run(["bash", "-c", "unset -f module; scripts/setup-cluster.sh"], cwd=project,
                             capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert result.returncode == 1 and "the 'module' command is missing" in result.stderr
+
+
+def readme_block(project: Path, heading: str, first_line: str) -> list[str]:
+    """The command lines of the README's first bash block under ``heading`` whose first command
+    starts with ``first_line`` (comments and blank lines left out)."""
+    section = re.split(r"\n#+ [^\n]*" + re.escape(heading), (project / "README.md").read_text(), maxsplit=1)[1]
+    for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S):
+        lines = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+        if lines and lines[0].startswith(first_line):
+            return lines
+    raise AssertionError(f"no bash block starting {first_line!r} under {heading!r}")
+
+
+def test_the_readmes_interactive_recipe_imports_the_package_from_any_folder(project, slurm, tmp_path):
+    """The README's steps as written: setup-cluster.sh, the example dataset made on the login node,
+    then salloc and the training in it, from a folder that is not the project's, with no
+    PYTHONPATH: the package is installed in the login node's venv."""
+    venv = slurm.home / "venvs" / project.name
+    shutil.rmtree(venv, ignore_errors=True)
+    shutil.rmtree(slurm.scratch / project.name / "runs" / "interactive", ignore_errors=True)
+    slurm.run(["scripts/setup-cluster.sh"], cwd=project, env={"ENV_CACHE": str(tmp_path / "cache")})
+    assert not [p for p in (tmp_path / "cache").rglob("*.pth") if project.name in p.name]  # not in the cache
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    activate = readme_block(project, "Set up the software environment", "scripts/setup-cluster.sh")[1:]
+    dataset = readme_block(project, "Copy code and data to the cluster", f"python -m {project.name}.make_dataset")
+    done = slurm.shell("\n".join(["set -e", *activate, *dataset]), cwd=elsewhere, env={"PYTHONPATH": None})
+    assert done.returncode == 0 and "wrote " in done.stdout, done.stdout + done.stderr
+
+    salloc, *inside = readme_block(project, "Work interactively", "salloc ")
+    assert inside[-1] == "exit"
+    # salloc's shell on the node, as DRAC's clusters give it, is an srun step: the same lines, not typed
+    script = "\n".join(["set -e", '[[ -z "${PYTHONPATH:-}" ]]', *inside[:-1]])
+    done = slurm.shell(f"{salloc} srun --ntasks=1 bash -c {shlex.quote(script)}", cwd=elsewhere,
+                       env={"PYTHONPATH": None}, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ModuleNotFoundError" not in done.stderr and "done:" in done.stdout, done.stdout + done.stderr
+    assert (slurm.scratch / project.name / "runs" / "interactive" / "metrics.json").is_file()
+    shutil.rmtree(venv)
 
 
 def submit_and_wait(slurm, project: Path) -> tuple[dict, str]:

@@ -5,6 +5,7 @@
 #                                    environment cache, or built from the wheelhouse, then cached
 #   job-node.sh cache-env DIR        cache the freshly built venv in DIR (scripts/setup-cluster.sh)
 #   job-node.sh record-env DIR       note in DIR what the venv was built for (scripts/setup-cluster.sh)
+#   job-node.sh add-project DIR      make this project's src/ importable in the venv in DIR
 #   job-node.sh stage-data ARCHIVE   extract the dataset archive into $SLURM_TMPDIR/data
 #   job-node.sh train [ARGS...]      run the training in that venv, on that data
 #
@@ -145,6 +146,17 @@ build_env() { # DIR: from the cache, or built (and cached when this job is the o
   build "$dir"
 }
 
+add_project() { # DIR: this project's package importable in the venv, from any folder, with no PYTHONPATH
+  # A .pth file naming src/, as 'pip install -e .' writes for a src layout: no build step and no
+  # setuptools (virtualenv seeds none for Python 3.12+). Written after the venv is cached, never
+  # into the cache: other projects share an archive made for the same requirements.txt.
+  printf '%s\n' "$PWD/src" >"$(project_pth "$1")"
+}
+
+project_pth() { # DIR: the .pth file that makes this project importable in the venv in DIR
+  printf '%s/{{ cookiecutter.project_slug }}.pth' "$("$1/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+}
+
 cache_env() { # DIR: publish the venv in DIR unless the cache has one for this key, or one is built
   local entry
   [[ "$cache_root" != off ]] || return 0
@@ -163,6 +175,8 @@ check_home_venv() { # {{ c.name }}: jobs source the venv scripts/setup-cluster.s
     fail "no venv in $venv: on a login node, run scripts/setup-cluster.sh first ({{ c.name }} jobs use it: \$SLURM_TMPDIR is a RAM disk and HOME is read-only in jobs)"
   [[ "$(cat "$venv/.requirements-key" 2>/dev/null)" == "$(requirements_key)" ]] ||
     fail "$venv was made for another requirements.txt or Python: on a login node, run scripts/setup-cluster.sh again"
+  [[ "$(cat "$(project_pth "$venv")" 2>/dev/null)" == "$PWD/src" ]] ||
+    fail "$venv imports the project from another folder than $PWD: on a login node, run scripts/setup-cluster.sh again from here"
   say "venv: $venv, made on a login node"
 }
 {%- endif %}
@@ -187,6 +201,7 @@ case "$action" in
     check_home_venv
 {%- else %}
     build_env "${1:-$venv}"
+    add_project "${1:-$venv}"
 {%- endif %}
     ;;
   record-env)
@@ -194,6 +209,9 @@ case "$action" in
     ;;
   cache-env)
     cache_env "${1:?cache-env needs the venv folder}"
+    ;;
+  add-project)
+    add_project "${1:?add-project needs the venv folder}"
     ;;
   stage-data)
     mkdir -p "$SLURM_TMPDIR/data"
@@ -205,7 +223,6 @@ case "$action" in
     fi
     # shellcheck disable=SC1091  # the venv exists only inside the job
     source "$venv/bin/activate"
-    export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
     exec python -m {{ cookiecutter.package_name }}.train --data-dir "$SLURM_TMPDIR/data" "$@"
     ;;
   *)

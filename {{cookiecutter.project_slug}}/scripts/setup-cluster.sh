@@ -1,5 +1,6 @@
 #!/bin/bash
-# On a login node: the project's venv in your home, from DRAC's wheelhouse, for interactive work.
+# On a login node: the project's venv in your home, from DRAC's wheelhouse, for interactive work,
+# with this project installed in it (python -m <package>.train works from any folder).
 #   scripts/setup-cluster.sh            then: source ~/venvs/{{ cookiecutter.project_slug }}/bin/activate
 {%- if drac.cluster(cookiecutter.cluster).job_venv == "home" %}
 # On {{ drac.cluster(cookiecutter.cluster).name }}, jobs use this venv too (the wiki's advice there: $SLURM_TMPDIR is a RAM disk
@@ -20,6 +21,7 @@ module load {{ drac.python().stdenv }} python/{{ cookiecutter.python_version }}
 {%- if drac.cluster(cookiecutter.cluster).job_venv == "home" %}
 scripts/build-env.sh "$venv"
 scripts/job-node.sh record-env "$venv"
+scripts/job-node.sh add-project "$venv"
 echo "setup-cluster.sh: {{ drac.cluster(cookiecutter.cluster).name }}'s jobs use this venv (HOME is read-only in jobs): run this again after changing requirements.txt"
 {%- else %}
 fresh=1
@@ -29,5 +31,6 @@ scripts/job-node.sh record-env "$venv"
 if ((fresh)); then
   scripts/job-node.sh cache-env "$venv"
 fi
+scripts/job-node.sh add-project "$venv" # after the cache: the cached venv is not this project's
 {%- endif %}
 echo "setup-cluster.sh: activate it with: module load {{ drac.python().stdenv }} python/{{ cookiecutter.python_version }} && source $venv/bin/activate"
