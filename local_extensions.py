@@ -66,7 +66,9 @@ def shquote(value: object) -> str:
 
 
 def template_address(given: str | None) -> str | None:
-    """Where the template can be cloned from again: a git URL, or this checkout's absolute path."""
+    """Where the template can be cloned from again: a git URL; for a bake from a local checkout,
+    its ``origin`` remote when it has one (a path works on this machine only: not on a login node),
+    else the checkout's absolute path."""
     if not given:
         return None
     from cookiecutter.config import BUILTIN_ABBREVIATIONS
@@ -77,11 +79,16 @@ def template_address(given: str | None) -> str | None:
         return expanded.removeprefix("git+")
     # A path: cruft and scripts/regenerate.sh give the recorded one (absolute), while they render
     # from a clone elsewhere; cookiecutter gives what the user typed, maybe relative.
-    return given if Path(given).is_absolute() else str(TEMPLATE_ROOT)
+    if Path(given).is_absolute() and Path(given).resolve() != TEMPLATE_ROOT:
+        return given
+    origin = template_git("remote", "get-url", "origin")
+    if origin and not is_repo_url(origin):  # a path: relative ones are to the checkout
+        origin = str((TEMPLATE_ROOT / origin).resolve())
+    return origin or str(TEMPLATE_ROOT)
 
 
-def template_commit() -> str | None:
-    """The commit checked out in this template's own git repository, if it is one."""
+def template_git(*args: str) -> str | None:
+    """``git ARGS`` in this template's own git repository (not one it sits in), or None."""
 
     def git(*args: str) -> str | None:
         done = subprocess.run(["git", "-C", str(TEMPLATE_ROOT), *args], capture_output=True, text=True)
@@ -90,7 +97,12 @@ def template_commit() -> str | None:
     top = git("rev-parse", "--show-toplevel")
     if top is None or Path(top).resolve() != TEMPLATE_ROOT:
         return None
-    return git("rev-parse", "--verify", "HEAD")
+    return git(*args) or None
+
+
+def template_commit() -> str | None:
+    """The commit checked out in this template's own git repository, if it is one."""
+    return template_git("rev-parse", "--verify", "HEAD")
 
 
 def cruft_json(context: dict[str, Any]) -> str:

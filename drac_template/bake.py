@@ -7,7 +7,8 @@
 - A KEY=VALUE answer for a choice that is not one of its choices gets one line with the valid
   ones (cookiecutter itself answers with a traceback).
 - When the answers are refused, it prints the one command that reruns with every answer given
-  (typed at the prompts or on the command line), to edit and run again.
+  (typed at the prompts or on the command line), to edit and run again, pasted in the same folder:
+  ``tools/bake`` from the checkout, else this checkout's ``tools/bake`` by its path.
 """
 
 from __future__ import annotations
@@ -41,8 +42,14 @@ def choice_problems(pairs: list[str], context: dict) -> list[str]:
     return problems
 
 
-def rerun_command(answers: dict) -> str:
-    words = ["tools/bake", "--no-input"] + [f"{key}={value}" for key, value in answers.items()]
+def bake_command(cwd: Path) -> str:
+    """tools/bake as it runs from ``cwd``: relative when it is below ``cwd``, else absolute."""
+    bake = TEMPLATE / "tools" / "bake"
+    return str(bake.relative_to(cwd)) if cwd in bake.parents else str(bake)
+
+
+def rerun_command(answers: dict, cwd: Path) -> str:
+    words = [bake_command(cwd), "--no-input"] + [f"{key}={value}" for key, value in answers.items()]
     return " ".join(shlex.quote(word) for word in words)
 
 
@@ -50,24 +57,25 @@ def main(argv: list[str]) -> int:
     context = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
     pairs = [arg for arg in argv if "=" in arg and not arg.startswith("-")]
     problems = choice_problems(pairs, context)
+    cwd = Path.cwd().resolve()
+    again = shlex.quote(bake_command(cwd))
     if problems:
         print("\n".join(problems), file=sys.stderr)
-        print("Nothing was generated: fix the answer(s) above and run tools/bake again.", file=sys.stderr)
+        print(f"Nothing was generated: fix the answer(s) above and run {again} again.", file=sys.stderr)
         return 1
     options = list(argv)
     if not any(arg in OUTPUT_OPTIONS or arg.startswith("--output-dir=") for arg in argv):
-        cwd = Path.cwd().resolve()
         if cwd == TEMPLATE or TEMPLATE in cwd.parents:
             options = ["--output-dir", str(TEMPLATE.parent), *options]
             print(f"tools/bake: the project goes in {TEMPLATE.parent}, next to this checkout "
                   "(run tools/bake from another folder, or pass -o DIR, to put it elsewhere)")
     with tempfile.TemporaryDirectory(prefix="bake-") as tmp:
         kept = Path(tmp) / "answers.json"
-        env = {**os.environ, ANSWERS_ENV: str(kept), RERUN_ENV: "tools/bake"}
+        env = {**os.environ, ANSWERS_ENV: str(kept), RERUN_ENV: again}
         done = subprocess.run([sys.executable, "-m", "cookiecutter", str(TEMPLATE), *options], env=env)
         if done.returncode != 0 and kept.is_file():
             answers = json.loads(kept.read_text(encoding="utf-8"))
-            print(f"Your answers, to edit and run again:\n  {rerun_command(answers)}", file=sys.stderr)
+            print(f"Your answers, to edit and run again:\n  {rerun_command(answers, cwd)}", file=sys.stderr)
     return done.returncode
 
 

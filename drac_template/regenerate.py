@@ -127,6 +127,24 @@ def read_state(project: Path) -> dict[str, Any]:
     return state
 
 
+def address_warnings(state: Mapping[str, Any], template_root: Path) -> list[str]:
+    """At bake time: why ``scripts/regenerate.sh`` could not clone the template from where the
+    project records it (a path on this machine only, or a commit its remote does not have)."""
+    from cookiecutter.repository import is_repo_url
+
+    address, commit = state.get("template") or "", state.get("commit") or ""
+    if not is_repo_url(address):
+        return [f"{STATE_FILE} records the template as a path on this machine, {address}: scripts/regenerate.sh "
+                "finds it here only, not on a cluster. Put the template's git URL in the \"template\" line of "
+                f"{STATE_FILE} (or give the checkout an origin remote before baking), or pass "
+                "scripts/regenerate.sh --template URL"]
+    remotes = git("branch", "-r", "--contains", commit, cwd=template_root, check=False)
+    if commit and remotes.returncode == 0 and not remotes.stdout.strip():
+        return [f"the template's commit {commit[:12]} is not on {address} (as far as the checkout knows): push "
+                "it, or scripts/regenerate.sh will not find it"]
+    return []
+
+
 def check_clean(project: Path) -> None:
     inside = git("rev-parse", "--is-inside-work-tree", cwd=project, check=False)
     if inside.returncode != 0 or inside.stdout.strip() != b"true":

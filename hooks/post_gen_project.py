@@ -39,6 +39,8 @@ def main() -> int:
     remove_unused_files()  # before the update check: an update's rendering must match a bake's
     if regenerate.rendering_for_update(ANSWERS, Path.cwd()):
         return 0
+    for warning in regenerate.address_warnings(regenerate.read_state(Path.cwd()), Path(TEMPLATE_ROOT)):
+        print(f"WARNING: {warning}", file=sys.stderr)
     cluster = clusters.cluster(ANSWERS["cluster"])
     slug = ANSWERS["project_slug"]
     job = plan.job(ANSWERS)
