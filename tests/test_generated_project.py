@@ -95,6 +95,12 @@ def test_setup_names_the_missing_python(bakery, tmp_path):
     assert result.returncode != 0
     assert f"python{missing}" in result.stdout + result.stderr
     assert not (clone / ".venv").exists()
+    # the way on names a Python that is here (the tests' own, python3.X on PATH), never the missing one
+    advice = f"for example: PYTHON=python{THIS_PYTHON} scripts/setup-laptop.sh"
+    assert advice in result.stderr and f"PYTHON=python{missing}" not in result.stderr, result.stderr
+    wrong = run(["scripts/setup-laptop.sh"], clone, extra_env={"PYTHON": "python3.9-nowhere"})
+    assert wrong.returncode != 0 and f"PYTHON=python3.9-nowhere: not found" in wrong.stderr
+    assert f"python{THIS_PYTHON}" in wrong.stderr and not (clone / ".venv").exists()
 
 
 def test_setup_takes_torchs_cpu_build_on_a_linux_without_gpu(laptop_project):
@@ -116,9 +122,13 @@ def test_another_local_python_is_used_with_a_warning(bakery, tmp_path):
     project = bakery.bake(framework="none", python_version=missing, account="def-testlab", gpus_per_node=0)
     clone = tmp_path / project.name
     shutil.copytree(project, clone)
-    result = run(["scripts/setup-laptop.sh"], clone, extra_env={"PYTHON": sys.executable})
+    result = run(["scripts/setup-laptop.sh"], clone, extra_env={"PYTHON": f"python{THIS_PYTHON}"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"WARNING: .venv runs Python {THIS_PYTHON}, the cluster {missing}" in result.stdout
+    # chosen once: later runs (Make it yours asks for one) need no PYTHON= again
+    again = run(["scripts/setup-laptop.sh"], clone)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"reusing .venv (Python {THIS_PYTHON})" in again.stdout and "WARNING: .venv runs" in again.stdout
 
 
 # Names on both sides of the tests' own modules (conftest, helpers) and of the third-party ones
