@@ -7,7 +7,9 @@ this file.
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -368,3 +370,92 @@ def test_trillium_jobs_use_the_venv_made_on_a_login_node(bakery):
     assert "build_env \"" not in node.split('case "$action" in')[1]
     fir = (bakery.bake(cluster="fir") / "scripts/job-node.sh").read_text()
     assert "check_home_venv" not in fir and 'venv="${SLURM_TMPDIR:-}/env"' in fir
+
+
+# ---- where the student starts ----------------------------------------------------------------
+
+
+def file_tree(text: str) -> dict[str, str]:
+    """The README's file tree: {path relative to the project: its description}."""
+    block = text.split("\n## What is where\n", 1)[1].split("```text\n", 1)[1].split("\n```", 1)[0]
+    root, *lines = block.splitlines()
+    assert root.endswith("/") and not root.startswith(" ")
+    entries: dict[str, str] = {}
+    folders: list[str] = []  # the folder at each depth
+    for line in lines:
+        depth, rest = divmod(len(line) - len(line.lstrip()), 2)[0], line.strip()
+        name, _, description = rest.partition(" ")
+        assert description.strip() or name.endswith("/"), f"no description on the tree's line {line!r}"
+        del folders[depth - 1:]
+        path = "/".join([*folders, name.rstrip("/")])
+        entries[path] = description.strip()
+        if name.endswith("/"):
+            folders.append(name.rstrip("/"))
+    return entries
+
+
+def test_the_file_tree_lists_the_projects_files(baked):
+    _, project, text = baked
+    tree = file_tree(text)
+    package = answers(project)["package_name"]
+    # until the engine/ package lands (branch core), the machinery is engine.py
+    missing = [path for path in tree if not (project / path).exists()
+               and not (path.endswith("/engine") and (project / f"{path}.py").is_file())]
+    assert not missing, f"the README's tree lists what the project does not have: {missing}"
+    files = [p for p in [*project.iterdir(), *(project / "scripts").iterdir()] if p.is_file()]
+    assert not sorted({p.relative_to(project).as_posix() for p in files} - set(tree)), "files the tree leaves out"
+    assert tree[f"src/{package}/task.py"].startswith("your code:") and "(edit)" in tree[f"src/{package}/task.py"]
+
+
+def test_the_students_file_is_named_on_the_first_screen(baked):
+    _, project, text = baked
+    package = answers(project)["package_name"]
+    first_screen = "\n".join(text.splitlines()[:25])
+    assert f"`src/{package}/task.py`" in first_screen and "(#on-your-laptop)" in first_screen
+
+
+def test_the_laptop_comes_before_the_cluster_steps(baked):
+    _, _, text = baked
+    laptop, cluster = text.index("\n## On your laptop\n"), text.index("\n## On the cluster, step by step\n")
+    assert laptop < cluster and "scripts/setup-laptop.sh" in text[laptop:cluster]
+
+
+def test_the_readme_states_no_time_limit_that_job_sh_may_have_lost(bakery):
+    """A student edits job.sh's #SBATCH --time by hand: the prose sends them to that line, and
+    only the table of what job.sh asked for when it was made shows the value."""
+    text = read(bakery.bake(cluster="narval", time="7:30:00"))
+    assert text.count("7:30:00") == 1 and "| `--time=7:30:00` |" in text
+    assert "| What | In `job.sh`, as generated | Note |" in text
+    assert "the time limit on the `#SBATCH --time` line of `job.sh`" in text
+
+
+def walkthrough_paths(text: str) -> set[str]:
+    """The relative paths that the laptop section and Make it yours write or ask for."""
+    sections = [text.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0] for name in ("On your laptop", "Make it yours")]
+    words = set()
+    for section in sections:
+        for block in [*code_blocks(section, "bash"), *code_blocks(section, "text")]:
+            for line in block.splitlines():
+                words.update(shlex.split(line.split("#", 1)[0].strip()))
+    return {w for w in words if re.fullmatch(r"[\w.-]+/[\w./-]*", w) and w.split("/")[0] not in ("src", "tests", "scripts")}
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "none"])
+def test_git_add_after_the_walkthrough_adds_no_data(bakery, framework, tmp_path):
+    """`git add -A` after the laptop steps and Make it yours adds code only: no image, archive or run."""
+    project = tmp_path / "project"
+    shutil.copytree(bakery.bake(framework=framework), project)
+    git = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.ca", "GIT_COMMITTER_NAME": "T",
+           "GIT_COMMITTER_EMAIL": "t@example.ca", "PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "New project"]):
+        subprocess.run(command, cwd=project, env=git, check=True, capture_output=True)
+    paths = walkthrough_paths(read(project))
+    assert {"data/dataset.tar", "my_images/train/cat/0001.png", "runs/images"} <= paths, paths
+    for path in paths:
+        made = project / path if Path(path).suffix else project / path / "0001.png"
+        made.parent.mkdir(parents=True, exist_ok=True)
+        made.write_bytes(b"made by the walkthrough\n")
+    subprocess.run(["git", "add", "-A"], cwd=project, env=git, check=True)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, env=git, check=True,
+                            capture_output=True, text=True).stdout
+    assert status == "", f"git add -A after the walkthrough adds: {status}"
