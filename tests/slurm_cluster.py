@@ -493,10 +493,14 @@ XDIST_GROUP = "slurm"
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test using the ``slurm`` fixture runs on one xdist worker (``--dist loadgroup``): the
-    cluster is one per machine, and a second worker would restart it under the first one's jobs."""
+    cluster is one per machine, and a second worker would restart it under the first one's jobs.
+    Each is also ``slow`` (jobs end to end): ``-m "not slow"`` leaves them out."""
     for item in items:
-        if "slurm" in getattr(item, "fixturenames", ()) and item.get_closest_marker("xdist_group") is None:
+        if "slurm" not in getattr(item, "fixturenames", ()):
+            continue
+        if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(XDIST_GROUP))
+        item.add_marker(pytest.mark.slow)
 
 
 def _unavailable(message: str) -> None:

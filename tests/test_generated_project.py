@@ -58,6 +58,7 @@ def laptop_project(request, bakery, tmp_path_factory) -> Path:
     return clone
 
 
+@pytest.mark.slow
 def test_setup_builds_a_venv_with_the_clusters_python(laptop_project):
     python = laptop_project / ".venv" / "bin" / "python"
     version = subprocess.run([str(python), "-c", "import sys; print(sys.version_info[:2])"],
@@ -65,17 +66,20 @@ def test_setup_builds_a_venv_with_the_clusters_python(laptop_project):
     assert version.strip() == str(sys.version_info[:2])
 
 
+@pytest.mark.slow
 def test_setup_is_safe_to_run_again(laptop_project):
     again = run(["scripts/setup-laptop.sh"], laptop_project, extra_env=laptop_env(laptop_project.parent))
     assert again.returncode == 0, again.stdout + again.stderr
 
 
+@pytest.mark.slow
 def test_the_projects_own_tests_pass(laptop_project):
     result = run([".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs"], laptop_project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout and " skipped" not in result.stdout, result.stdout
 
 
+@pytest.mark.slow
 def test_the_projects_pre_commit_hooks_pass(laptop_project):
     result = run([".venv/bin/pre-commit", "run", "--all-files"], laptop_project)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -103,6 +107,7 @@ def test_setup_names_the_missing_python(bakery, tmp_path):
     assert f"python{THIS_PYTHON}" in wrong.stderr and not (clone / ".venv").exists()
 
 
+@pytest.mark.slow
 def test_setup_takes_torchs_cpu_build_on_a_linux_without_gpu(laptop_project):
     setup = run(["scripts/setup-laptop.sh"], laptop_project, extra_env=laptop_env(laptop_project.parent))
     pytorch = (laptop_project / "requirements.txt").read_text().count("torch") > 0
@@ -114,6 +119,7 @@ def test_setup_takes_torchs_cpu_build_on_a_linux_without_gpu(laptop_project):
         assert version.endswith("+cpu"), version
 
 
+@pytest.mark.slow
 def test_another_local_python_is_used_with_a_warning(bakery, tmp_path):
     """A student whose laptop lacks the cluster's Python uses another one, warned, rather than
     baking again with another cluster Python."""
