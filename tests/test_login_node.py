@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,10 @@ def test_setup_cluster_builds_the_venv_from_the_wheelhouse(project, slurm, tmp_p
     assert f"venv in {moved} from the cache {entry}" in job.stdout, job.stdout + job.stderr
     for command in (["python", "-c", "import numpy"], ["pip", "--version"], ["numpy-config", "--version"]):
         subprocess.run([str(moved / "bin" / command[0]), *command[1:]], check=True, capture_output=True)
+    # with this project in it, importable from any folder (no PYTHONPATH in jobs)
+    where = subprocess.run([str(moved / "bin/python"), "-c", f"import {project.name}; print({project.name}.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    assert where.stdout.startswith(str(project / "src")), where.stdout
     assert not [p for p in (moved / "bin").iterdir() if p.is_file() and str(venv).encode() in p.read_bytes()]
 
 
@@ -88,7 +93,9 @@ def test_the_readmes_interactive_recipe_imports_the_package_from_any_folder(proj
     shutil.rmtree(venv, ignore_errors=True)
     shutil.rmtree(slurm.scratch / project.name / "runs" / "interactive", ignore_errors=True)
     slurm.run(["scripts/setup-cluster.sh"], cwd=project, env={"ENV_CACHE": str(tmp_path / "cache")})
-    assert not [p for p in (tmp_path / "cache").rglob("*.pth") if project.name in p.name]  # not in the cache
+    [archive] = (tmp_path / "cache").glob("*/env.tar")  # the cache, shared by projects, names none of them
+    with tarfile.open(archive) as tar:
+        assert not [name for name in tar.getnames() if name.endswith(".pth") and project.name in name]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     activate = readme_block(project, "Set up the software environment", "scripts/setup-cluster.sh")[1:]
