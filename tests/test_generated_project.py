@@ -103,7 +103,7 @@ def test_setup_names_the_missing_python(bakery, tmp_path):
     advice = f"for example: PYTHON=python{THIS_PYTHON} scripts/setup-laptop.sh"
     assert advice in result.stderr and f"PYTHON=python{missing}" not in result.stderr, result.stderr
     wrong = run(["scripts/setup-laptop.sh"], clone, extra_env={"PYTHON": "python3.9-nowhere"})
-    assert wrong.returncode != 0 and f"PYTHON=python3.9-nowhere: not found" in wrong.stderr
+    assert wrong.returncode != 0 and "PYTHON=python3.9-nowhere: not found" in wrong.stderr
     assert f"python{THIS_PYTHON}" in wrong.stderr and not (clone / ".venv").exists()
 
 

@@ -437,7 +437,8 @@ def walkthrough_paths(text: str) -> set[str]:
         for block in [*code_blocks(section, "bash"), *code_blocks(section, "text")]:
             for line in block.splitlines():
                 words.update(shlex.split(line.split("#", 1)[0].strip()))
-    return {w for w in words if re.fullmatch(r"[\w.-]+/[\w./-]*", w) and w.split("/")[0] not in ("src", "tests", "scripts")}
+    code = ("src", "tests", "scripts")
+    return {w for w in words if re.fullmatch(r"[\w.-]+/[\w./-]*", w) and w.split("/")[0] not in code}
 
 
 @pytest.mark.parametrize("framework", ["pytorch", "none"])
