@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -30,6 +31,8 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 TEMPLATE_ROOT = Path(__file__).resolve().parent
 # Keys cookiecutter adds about one run on one machine: not answers, not recorded.
 RUN_KEYS = ("_output_dir", "_repo_dir", "_checkout")
+# Set by tools/bake (drac_template/bake.py): the checkout's origin remote, recorded for its path.
+ADDRESS_ENV = "DRAC_TEMPLATE_ADDRESS"
 
 
 def fresh_package() -> ModuleType:
@@ -67,8 +70,8 @@ def shquote(value: object) -> str:
 
 def template_address(given: str | None) -> str | None:
     """Where the template can be cloned from again: a git URL; for a bake from a local checkout,
-    its ``origin`` remote when it has one (a path works on this machine only: not on a login node),
-    else the checkout's absolute path."""
+    its ``origin`` remote when tools/bake found one (a path works on this machine only: not on a
+    login node), else the checkout's absolute path."""
     if not given:
         return None
     from cookiecutter.config import BUILTIN_ABBREVIATIONS
@@ -81,14 +84,11 @@ def template_address(given: str | None) -> str | None:
     # from a clone elsewhere; cookiecutter gives what the user typed, maybe relative.
     if Path(given).is_absolute() and Path(given).resolve() != TEMPLATE_ROOT:
         return given
-    origin = template_git("remote", "get-url", "origin")
-    if origin and not is_repo_url(origin):  # a path: relative ones are to the checkout
-        origin = str((TEMPLATE_ROOT / origin).resolve())
-    return origin or str(TEMPLATE_ROOT)
+    return os.environ.get(ADDRESS_ENV) or str(TEMPLATE_ROOT)  # tools/bake gives the checkout's origin
 
 
-def template_git(*args: str) -> str | None:
-    """``git ARGS`` in this template's own git repository (not one it sits in), or None."""
+def template_commit() -> str | None:
+    """The commit checked out in this template's own git repository, if it is one."""
 
     def git(*args: str) -> str | None:
         done = subprocess.run(["git", "-C", str(TEMPLATE_ROOT), *args], capture_output=True, text=True)
@@ -97,12 +97,7 @@ def template_git(*args: str) -> str | None:
     top = git("rev-parse", "--show-toplevel")
     if top is None or Path(top).resolve() != TEMPLATE_ROOT:
         return None
-    return git(*args) or None
-
-
-def template_commit() -> str | None:
-    """The commit checked out in this template's own git repository, if it is one."""
-    return template_git("rev-parse", "--verify", "HEAD")
+    return git("rev-parse", "--verify", "HEAD")
 
 
 def cruft_json(context: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@
 - When the answers are refused, it prints the one command that reruns with every answer given
   (typed at the prompts or on the command line), to edit and run again, pasted in the same folder:
   ``tools/bake`` from the checkout, else this checkout's ``tools/bake`` by its path.
+- The project records the checkout's ``origin`` remote as the template's address, when it has one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -26,6 +28,8 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 # Set for the answers' check (rules.check_answers): where to leave the answers of a refused bake,
 # and the command the refusal's last line tells the user to run again.
 ANSWERS_ENV, RERUN_ENV = "DRAC_TEMPLATE_ANSWERS", "DRAC_TEMPLATE_RERUN"
+# Read by local_extensions.template_address: the address .cruft.json records for this checkout.
+ADDRESS_ENV = "DRAC_TEMPLATE_ADDRESS"
 OUTPUT_OPTIONS = ("-o", "--output-dir")
 
 
@@ -46,6 +50,23 @@ def bake_command(cwd: Path) -> str:
     """tools/bake as it runs from ``cwd``: relative when it is below ``cwd``, else absolute."""
     bake = TEMPLATE / "tools" / "bake"
     return str(bake.relative_to(cwd)) if cwd in bake.parents else str(bake)
+
+
+def origin_address() -> str | None:
+    """This checkout's ``origin`` remote, where scripts/regenerate.sh can clone the template from
+    any machine (the checkout's path works on this one only); None without one."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(TEMPLATE), *args], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    top = git("rev-parse", "--show-toplevel")
+    if not top or Path(top).resolve() != TEMPLATE:
+        return None
+    origin = git("remote", "get-url", "origin")
+    if origin and "://" not in origin and not re.match(r"[\w.-]+@[\w.-]+:", origin):
+        origin = str((TEMPLATE / origin).resolve())  # a path, relative to the checkout
+    return origin or None
 
 
 def rerun_command(answers: dict, cwd: Path) -> str:
@@ -72,6 +93,9 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="bake-") as tmp:
         kept = Path(tmp) / "answers.json"
         env = {**os.environ, ANSWERS_ENV: str(kept), RERUN_ENV: again}
+        origin = origin_address()
+        if origin:
+            env[ADDRESS_ENV] = origin
         done = subprocess.run([sys.executable, "-m", "cookiecutter", str(TEMPLATE), *options], env=env)
         if done.returncode != 0 and kept.is_file():
             answers = json.loads(kept.read_text(encoding="utf-8"))

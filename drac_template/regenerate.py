@@ -136,7 +136,7 @@ def address_warnings(state: Mapping[str, Any], template_root: Path) -> list[str]
     if not is_repo_url(address):
         return [f"{STATE_FILE} records the template as a path on this machine, {address}: scripts/regenerate.sh "
                 "finds it here only, not on a cluster. Put the template's git URL in the \"template\" line of "
-                f"{STATE_FILE} (or give the checkout an origin remote before baking), or pass "
+                f"{STATE_FILE} (tools/bake records a checkout's origin remote), or pass "
                 "scripts/regenerate.sh --template URL"]
     remotes = git("branch", "-r", "--contains", commit, cwd=template_root, check=False)
     if commit and remotes.returncode == 0 and not remotes.stdout.strip():
