@@ -8,6 +8,8 @@ import getpass
 import hashlib
 import json
 import os
+import re
+import runpy
 import shutil
 import signal
 import socket
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bakery import CHOICES
 from tests.joblab import FAST, make_dataset, when
 
 pytestmark = pytest.mark.xdist_group("slurm")
@@ -159,7 +162,7 @@ def test_a_day_from_the_laptop_authenticates_once(laptop, slurm, sshd, tmp_path)
 
     status = laptop.ok("status")
     [line] = [line for line in status.splitlines() if line.startswith(job + " ")]
-    assert head[:8] in line and "done, " in line and "GPU-hours" in line
+    assert head[:8] in line and "done, " in line and "GPU-hours" in line and re.search(r" \d+:\d\d:\d\d ", line)
 
     laptop.ok("fetch", job)
     fetched = laptop.project / "runs" / job
@@ -292,3 +295,59 @@ def test_a_fetch_cut_off_resumes(laptop, slurm):
         assert fetched.read_bytes() == (run / "metrics.bin").read_bytes()
     finally:
         shutil.rmtree(run, ignore_errors=True)
+
+
+# ---- the cluster's facts in the script: no ssh needed ----
+def script_of(project: Path) -> dict:
+    return runpy.run_path(str(project / "scripts" / "cluster"))  # not as __main__: nothing runs
+
+
+def expand(expression: str) -> str:
+    env = {"HOME": "/h", "USER": "u", "SCRATCH": "/s", "PATH": "/usr/bin:/bin"}
+    return subprocess.run(["bash", "-c", f"printf %s {expression}"], env=env, capture_output=True, text=True,
+                          check=True).stdout
+
+
+@pytest.mark.parametrize(("answers", "host", "code", "data"), [
+    ({"cluster": "narval", "account": "def-lab"}, "narval", "/h/projects/def-lab/u/p", "/h/projects/def-lab/u/p/data"),
+    # Trillium runs jobs from scratch, and takes GPU jobs from its GPU login node only
+    ({"cluster": "trillium", "account": "def-lab"}, "trillium-gpu", "/s/p", "/h/links/projects/def-lab/u/p/data"),
+    ({"cluster": "trillium", "account": "def-lab", "gpus_per_node": 0},
+     "trillium", "/s/p", "/h/links/projects/def-lab/u/p/data"),
+    # Killarney refuses jobs submitted from /home: the clone is in the project space
+    ({"cluster": "killarney", "account": "aip-lab"}, "killarney", "/h/projects/aip-lab/u/p", None),
+])
+def test_the_script_knows_where_the_cluster_wants_things(bakery, answers, host, code, data):
+    found = script_of(bakery.bake(project_name="p", framework="none", **answers))
+    assert found["HOST"] == host
+    assert expand(found["CODE_DIR"]) == code
+    assert expand(found["DATA_DIR"]) == (data or code + "/data")
+    assert expand(found["RUNS_DIR"]) == "/s/p/runs"
+    assert f"Host {host}\n" in found["SSH_BLOCK"] and "ControlPersist 10m" in found["SSH_BLOCK"]
+
+
+def test_native_windows_is_told_to_use_wsl(bakery, monkeypatch, capsys):
+    found = script_of(bakery.bake(project_name="p", framework="none", cluster="narval", account="def-lab"))
+    monkeypatch.setattr(os, "name", "nt")
+    assert found["main"](["login"]) == 1
+    assert capsys.readouterr().err == ("scripts/cluster login: native Windows OpenSSH cannot keep a connection "
+                                       "open (ControlMaster): run this in WSL\n")
+
+
+def test_usage_lists_the_subcommands(bakery):
+    project = bakery.bake(project_name="p", framework="none", cluster="narval", account="def-lab")
+    result = subprocess.run([sys.executable, "scripts/cluster"], cwd=project, capture_output=True, text=True)
+    assert result.returncode == 2
+    for command in ("login", "push", "setup", "data push ARCHIVE", "submit", "status", "logs JOB", "fetch",
+                    "cancel JOB"):
+        assert f"scripts/cluster {command}" in result.stderr
+
+
+@pytest.mark.parametrize("cluster", CHOICES["cluster"])
+def test_the_script_passes_the_projects_own_ruff(bakery, cluster):
+    """pre-commit's ruff hooks take scripts/cluster (a python shebang): a fresh project passes them."""
+    project = bakery.bake(project_name="A rather long project name", cluster=cluster)
+    ruff = Path(sys.executable).parent / "ruff"
+    for command in (["check", "--no-fix"], ["format", "--check"]):
+        result = subprocess.run([str(ruff), *command, "scripts/cluster"], cwd=project, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
