@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataError
+from .engine.errors import DataError
 
 Split = tuple[np.ndarray, np.ndarray]  # x (float32, N x D), y (int64 class labels 0, 1, ..., N)
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from .checkpoint import write_json
+from .files import write_json
 
 # Written by any rank whose watchdog fired: job.sh requeues the job when it finds this file.
 HUNG_NAME = "hung.json"
