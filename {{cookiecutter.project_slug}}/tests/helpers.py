@@ -64,7 +64,7 @@ def lines_starting(text: str, prefix: str) -> list[str]:
 # STEPS-th optimisation step: a stop at a known step. Arguments: STEPS, then the training's.
 STOP_AFTER = f"""
 import signal, sys
-from {PACKAGE}.engine import Engine
+from {PACKAGE}.engine.trainer import Trainer as Engine
 from {PACKAGE}.train import main
 
 steps, train_step = int(sys.argv[1]), Engine.train_step
