@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from {{ cookiecutter.package_name }}.engine import trainer as engine_module
 from {{ cookiecutter.package_name }}.engine.checkpoint import Checkpointer, Progress
 from {{ cookiecutter.package_name }}.engine.files import STOPPED_NAME
 {%- if cookiecutter.framework == "pytorch" %}
+from {{ cookiecutter.package_name }}.engine import ranks as ranks_module
 from {{ cookiecutter.package_name }}.engine.ranks import Topology, gpu_index
 {%- endif %}
 from {{ cookiecutter.package_name }}.engine.signals import StopRequest
@@ -179,10 +181,10 @@ def test_loader_workers_from_the_tasks_cores(monkeypatch: pytest.MonkeyPatch) ->
 def test_torchrun_processes_share_the_tasks_cores() -> None:
     # srun -c 96 torchrun --nproc-per-node 8: 12 cores each, not 96 threads and 95 workers each
     torchrun = {"SLURM_CPUS_PER_TASK": "96", "TORCHELASTIC_RUN_ID": "x", "LOCAL_WORLD_SIZE": "8"}
-    assert engine_module.cpu_threads(torchrun) == 12
-    assert engine_module.default_workers(torchrun) == 11
-    assert engine_module.cpu_threads({"SLURM_CPUS_PER_TASK": "6"}) == 6
-    assert engine_module.default_workers({}) == 0  # outside a job
+    assert ranks_module.cpu_threads(torchrun) == 12
+    assert ranks_module.default_workers(torchrun) == 11
+    assert ranks_module.cpu_threads({"SLURM_CPUS_PER_TASK": "6"}) == 6
+    assert ranks_module.default_workers({}) == 0  # outside a job
 
 
 def test_another_world_size_takes_the_learning_rate_of_the_share_done(
@@ -197,7 +199,7 @@ def test_another_world_size_takes_the_learning_rate_of_the_share_done(
             two.scheduler.step()
     path = tmp_path / CHECKPOINT_NAME
     progress = Progress(epoch=1, step=3, samples=2 * BATCH_SIZE)
-    two.save(path, {"progress": progress.to_dict()})
+    two.save(path, {"progress": asdict(progress)})
     saved = torch.load(path, weights_only=True)
     saved["ranks"] = saved["ranks"] * 2  # as two ranks leave it
     torch.save(saved, path)
@@ -626,7 +628,7 @@ def model_numbers(data_dir: Path, run_dir: Path) -> tuple[np.ndarray, dict[str, 
     train_set, val_set = task.load_datasets(data_dir)
     engine = Engine(train_module.parse_args(train_args(data_dir, run_dir)), train_set, val_set)
     checkpoint = Engine.read(run_dir / CHECKPOINT_NAME)
-    engine.restore(checkpoint, Progress.from_dict(checkpoint["progress"]))
+    engine.restore(checkpoint, Progress(**checkpoint["progress"]))
 {%- if cookiecutter.framework == "pytorch" %}
     inputs, targets = train_set.tensors
     with torch.no_grad():

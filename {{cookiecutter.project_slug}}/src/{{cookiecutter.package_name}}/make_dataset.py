@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import shlex
 import sys
 import tarfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
-from .engine.errors import DataError
+from .engine import DataError
+from .engine.files import atomic_write
 
 Split = tuple[np.ndarray, np.ndarray]  # x (float32, N x D), y (int64 class labels 0, 1, ..., N)
 
@@ -45,22 +46,14 @@ def npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
 
 
 def write_archive(out: Path, members: dict[str, bytes]) -> None:
-    """Write the tar next to ``out`` and rename it into place: never a half-written archive."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            with tarfile.open(fileobj=f, mode="w") as tar:
-                for name, data in members.items():
-                    info = tarfile.TarInfo(name)
-                    info.size = len(data)
-                    info.mode = 0o644
-                    tar.addfile(info, io.BytesIO(data))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    def write(f: IO[bytes]) -> None:
+        with tarfile.open(fileobj=f, mode="w") as tar:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+
+    atomic_write(out, write)  # never a half-written archive
 
 
 def make_dataset(

@@ -2,21 +2,16 @@
 
     python -m {{ cookiecutter.package_name }}.train --data-dir DIR --run-dir DIR [--epochs 20] [...]
 
---data-dir is the extracted dataset archive. --run-dir receives a checkpoint at the end of each
-epoch, every --checkpoint-minutes (or --checkpoint-steps) and on a stop signal, and metrics.json
-at the end. Started again, a run goes on from its checkpoint, at the sample it stopped at, with
-as many ranks as before or another number; it refuses to start from a checkpoint of other
-settings or other data (engine/checkpoint.py): runs never mix. A run resumed with as many ranks
-and the same settings ends with the same metrics, bit for bit, as a run never interrupted
-(with PyTorch: under --deterministic, both times).
+--run-dir receives a checkpoint at each epoch's end, every --checkpoint-minutes and on a stop
+signal, and metrics.json at the end. Started again, a run goes on from its checkpoint with any
+number of ranks, or refuses one of other settings or data (runs never mix). Resumed with as many
+ranks, it ends with the metrics of a run never stopped, bit for bit (PyTorch: --deterministic).
 
 Exit codes:
     0  done: RUN_DIR/metrics.json is written (also when a signal came too late to matter)
     2  bad input or refused, one line on stderr says why: no data, or a checkpoint of another run
-    3  checkpointed: SIGUSR1 or SIGTERM arrived, a checkpoint was saved at the next step boundary
-       and RUN_DIR/stopped.json written (job.sh reads it); run the same command again (requeue
-       the job) to go on. Also when no step finished for --hang-minutes: the watchdog printed
-       every thread's stack and left RUN_DIR/hung.json; the run resumes from its last checkpoint.
+    3  checkpointed on SIGUSR1 or SIGTERM, RUN_DIR/stopped.json written: run it again (requeue);
+       or hung (no step for --hang-minutes): the stacks printed, RUN_DIR/hung.json written
 """
 
 import os
@@ -31,8 +26,8 @@ import socket  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from .engine import DataError  # noqa: E402
 from .engine.checkpoint import Checkpointer, Progress, Refusal, data_fingerprint  # noqa: E402
-from .engine.errors import DataError  # noqa: E402
 from .engine.files import METRICS_NAME, STOPPED_NAME, write_json  # noqa: E402
 from .engine.signals import StopRequest  # noqa: E402
 from .engine.watchdog import Watchdog, beat  # noqa: E402
@@ -54,29 +49,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "go on from RUN_DIR's checkpoint when there is one.",
     )
     run_only = parser.add_argument_group(RUN_ONLY)
-    run_only.add_argument("--data-dir", type=Path, required=True, help="the extracted data set")
-    run_only.add_argument("--run-dir", type=Path, required=True, help="checkpoint and metrics")
-    parser.add_argument("--epochs", type=int, default=20, help="epochs in all (default 20)")
-    parser.add_argument("--batch-size", type=int, default=64, help="per process (default 64)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    run_only.add_argument(
-        "--checkpoint-minutes", type=float, default=10.0, help="between checkpoints (default 10)"
-    )
-    run_only.add_argument(
-        "--checkpoint-steps", type=int, default=0, help="also every N steps (default 0: never)"
-    )
-    run_only.add_argument(
-        "--hang-minutes",
-        type=float,
-        default=30.0,
-        help="end the run, to be requeued, when no step finished for this long (0: never)",
-    )
-    run_only.add_argument(
-        "--step-seconds",
-        type=float,
-        default=0.0,
-        help="sleep this long after each step, to make a short run outlast a time limit in tests",
-    )
+    flag, run_flag = parser.add_argument, run_only.add_argument
+    run_flag("--data-dir", type=Path, required=True, help="the extracted data set")
+    run_flag("--run-dir", type=Path, required=True, help="checkpoint and metrics")
+    flag("--epochs", type=int, default=20, help="epochs in all (default 20)")
+    flag("--batch-size", type=int, default=64, help="per process (default 64)")
+    flag("--seed", type=int, default=0, help="random seed (default 0)")
+    run_flag("--checkpoint-minutes", type=float, default=10.0, help="between checkpoints (10)")
+    run_flag("--checkpoint-steps", type=int, default=0, help="also every N steps (0: never)")
+    run_flag("--hang-minutes", type=float, default=30.0, help="no step for this long: requeue (30)")
+    run_flag("--step-seconds", type=float, default=0.0, help="sleep after each step (tests)")
     trainer.add_arguments(parser, run_only)
     task.add_arguments(parser)
     args = parser.parse_args(argv)
@@ -101,13 +83,12 @@ def run_settings(args: argparse.Namespace, trainer, train_set, val_set) -> dict:
 
 
 def start_line(args: argparse.Namespace) -> str:
-    env = os.environ
-    parts = [f"start: {__package__}.train on {socket.gethostname()}, pid {os.getpid()}"]
-    if env.get("SLURM_JOB_ID"):
-        parts.append(f"SLURM_JOB_ID={env['SLURM_JOB_ID']}")
-    parts.append(f"SLURM_RESTART_COUNT={env.get('SLURM_RESTART_COUNT', '0')}")
-    parts.append(f"run_dir={args.run_dir}")
-    return ", ".join(parts)
+    job = f"SLURM_JOB_ID={os.environ['SLURM_JOB_ID']}, " if "SLURM_JOB_ID" in os.environ else ""
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    return (
+        f"start: {__package__}.train on {socket.gethostname()}, pid {os.getpid()}, {job}"
+        f"SLURM_RESTART_COUNT={restarts}, run_dir={args.run_dir}"
+    )
 
 
 def train(args, trainer, checkpointer: Checkpointer, progress: Progress, stop: StopRequest) -> int:

@@ -8,3 +8,7 @@ files.py       the files of a run folder, each written whole or not at all
 watchdog.py    ends a run whose steps stopped finishing, to be requeued
 tracker.py     the experiment tracker the project was made with
 """
+
+
+class DataError(Exception):
+    """The data is missing or not what task.py expects (a one-line message): the run exits 2."""

@@ -1,22 +1,17 @@
 """The run's checkpoint: when one is due, and whether this run may go on from it.
 
-The Checkpointer owns the checkpoint of a run folder; the trainer only says what its state is.
-- When: at each epoch's end, on a stop, every --checkpoint-steps steps, and --checkpoint-minutes
-  after the last one. The ranks agree on a stop or an overdue checkpoint in one collective that
-  waits for the device: a single process does it at every step, for free; several ranks about
-  every --check-seconds, at a step that every rank computes alike from the agreed time per step.
-- Whether: runs never mix. A run goes on from a checkpoint made with the same settings on the
-  same data, or with more --epochs (the schedule then follows the longer run); with any other
-  difference it refuses before any training, naming each one. The settings that change neither
-  the arithmetic nor the order of the samples (the run-only flags) may change, and so may the
-  number of ranks: the trainer then replays the learning rate to the share of the training done.
+The Checkpointer owns the checkpoint of a run folder (the trainer says what its state is). When:
+each epoch's end, a stop, every --checkpoint-steps steps and --checkpoint-minutes; the ranks
+agree on it in one collective, at every step for one process, about every --check-seconds for
+several. Whether: runs never mix. A run goes on only from a checkpoint of the same settings and
+data, or with more --epochs; the run-only flags and the number of ranks may change.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +33,6 @@ class Progress:
     step: int = 0  # optimisation steps completed, over all epochs
     samples: int = 0  # samples of the epoch under way consumed so far, by all ranks together
     metrics: dict[str, float] = field(default_factory=dict)  # after the last completed epoch
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Progress:
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
 def data_fingerprint(data_dir: Path, train_samples: int, val_samples: int) -> str:
@@ -100,7 +88,7 @@ class Checkpointer:
                 "name> sbatch job.sh), or go on with the checkpoint's settings (--epochs may "
                 "grow: the run goes on, its schedule following the longer run)"
             )
-        progress = Progress.from_dict(checkpoint["progress"])
+        progress = Progress(**checkpoint["progress"])
         if checkpoint["settings"]["epochs"] < self.settings["epochs"] and self.trainer.is_main:
             print(f"going on to --epochs {self.settings['epochs']}: the schedule follows the run")
         self.trainer.restore(checkpoint, progress)
@@ -128,7 +116,7 @@ class Checkpointer:
         """*Collective.* Write the checkpoint, unless the one on disk is already at ``progress``."""
         if self.saved == (progress.epoch, progress.step):
             return
-        common = {"format": FORMAT, "progress": progress.to_dict(), "settings": self.settings}
+        common = {"format": FORMAT, "progress": asdict(progress), "settings": self.settings}
         self.trainer.save(self.path, common)
         self.saved, self.saved_at = (progress.epoch, progress.step), time.monotonic()
         beat()
