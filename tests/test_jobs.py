@@ -197,6 +197,21 @@ def test_end_to_end(name, jobs, lab, slurm):
     assert not [d for d in tmpdirs.values() if d.exists()]
 
 
+def test_a_run_started_again_with_other_flags_is_refused(jobs, lab, slurm):
+    """Runs never mix: RUN_ID of a finished run with another --lr trains nothing, fails at once
+    naming the flag, is not requeued, and leaves the run's metrics.json as it was."""
+    first = jobs["e2e-none"]
+    assert finished(slurm, first)["state"] == "COMPLETED"
+    before = (lab.results(first) / "metrics.json").read_bytes()
+    again = lab.submit(first.project, first.answers, [*TRAIN, "--lr", "0.01"], env={"RUN_ID": first.job_id})
+    result = finished(slurm, again)
+    log = again.log_text()
+    assert result["state"] == "FAILED", (result, log)
+    assert "--lr: 0.1 in the checkpoint, 0.01 now" in log and "training refused to start (exit 2)" in log
+    assert "requeueing" not in log and "resume from its last checkpoint" not in log
+    assert (lab.results(first) / "metrics.json").read_bytes() == before
+
+
 # ---- 1b. the environment cache ---------------------------------------------------------------------
 
 

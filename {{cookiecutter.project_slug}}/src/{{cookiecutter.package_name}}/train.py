@@ -30,6 +30,7 @@ from .engine import DataError  # noqa: E402
 from .engine.checkpoint import Checkpointer, Progress, Refusal, data_fingerprint  # noqa: E402
 from .engine.files import METRICS_NAME, STOPPED_NAME, write_json  # noqa: E402
 from .engine.signals import StopRequest  # noqa: E402
+from .engine.tracker import Tracker  # noqa: E402
 from .engine.watchdog import Watchdog, beat  # noqa: E402
 
 EXIT_OK = 0
@@ -93,8 +94,6 @@ def start_line(args: argparse.Namespace) -> str:
 
 def train(args, trainer, checkpointer: Checkpointer, progress: Progress, stop: StopRequest) -> int:
     """The loop: epochs of steps; between two steps, a stop or a checkpoint when one is due."""
-    from .engine.tracker import Tracker
-
     tracker = Tracker(args, progress) if trainer.is_main else None
     while progress.epoch < args.epochs:
         started, trained = time.monotonic(), 0
