@@ -48,6 +48,7 @@ def made_yours(laptop_project: Path, tmp_path_factory: pytest.TempPathFactory) -
     The copy runs with the laptop project's .venv, its own src/ first on the path."""
     project = tmp_path_factory.mktemp("mine") / laptop_project.name
     shutil.copytree(laptop_project, project, ignore=shutil.ignore_patterns(".venv", "__pycache__", ".git"))
+    (project / "data").mkdir(exist_ok=True)  # the quick start's make_dataset made it
     python = str(laptop_project / ".venv" / "bin" / "python")
     env = {"PYTHONPATH": str(project / "src")}
     made = run([python, "-c", MAKE_IMAGES, str(project / "my_images")], project, env)
