@@ -50,7 +50,7 @@ def made_yours(laptop_project: Path, tmp_path_factory: pytest.TempPathFactory) -
     shutil.copytree(laptop_project, project, ignore=shutil.ignore_patterns(".venv", "__pycache__", ".git"))
     (project / "data").mkdir(exist_ok=True)  # the quick start's make_dataset made it
     python = str(laptop_project / ".venv" / "bin" / "python")
-    env = {"PYTHONPATH": str(project / "src")}
+    env = {"PYTHONPATH": str(project / "src"), "WANDB_MODE": "disabled"}  # no W&B account here
     made = run([python, "-c", MAKE_IMAGES, str(project / "my_images")], project, env)
     assert made.returncode == 0, made.stderr
     section = (project / "README.md").read_text().split("\n## Make it yours\n", 1)[1].split("\n## ", 1)[0]
