@@ -178,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     checkpointer = Checkpointer(args.run_dir, trainer, run_settings(args, trainer, *datasets), args)
     try:
         progress = checkpointer.resume()
-    except Refusal as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Refusal as exc:  # every rank refuses alike: one of them says why
+        if trainer.is_main:
+            print(f"error: {exc}", file=sys.stderr)
         trainer.close(clean=False)
         return EXIT_BAD_INPUT
     if trainer.is_main:
