@@ -3,11 +3,9 @@
     python -m {{ cookiecutter.package_name }}.make_dataset data/dataset.tar
         [--samples 512] [--features 16] [--classes 4] [--seed 0]
 
-The archive holds ``train.npz`` and ``val.npz`` at its top level, each with ``x`` (float32,
-N x D) and ``y`` (int64, N). One archive is one file for the cluster's shared file systems, which
-prefer few large files: a job copies it to the node's local disk and extracts it there
-(``tar -xf data/dataset.tar -C "$SLURM_TMPDIR/data"``), where ``read_splits`` reads it for
-task.py. Your own data needs neither: README.md, "Make it yours", packs a folder of images.
+The archive holds ``train.npz`` and ``val.npz``, each with ``x`` (float32, N x D) and ``y`` (int64,
+N): one file for the shared file systems, extracted by each job on the node's local disk, where
+``read_splits`` reads it for task.py. README.md, "Make it yours", packs a folder of images instead.
 """
 
 from __future__ import annotations

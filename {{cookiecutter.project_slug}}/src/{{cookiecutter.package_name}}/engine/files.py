@@ -15,11 +15,8 @@ STOPPED_NAME = "stopped.json"
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, fsync it, then rename it over ``path``.
-
-    The previous file stays whole until the rename, which is atomic on one file system: a crash,
-    a kill or a full disk at any moment leaves either the old file or the new one, never a mix.
-    """
+    """Call ``write`` on a temporary file beside ``path``, fsync it, then rename it over ``path``
+    (atomic on one file system): a crash or full disk leaves the old file or the new, not a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -1,10 +1,6 @@
-"""Stop requests from Slurm's signals.
-
-Slurm sends SIGUSR1 (``#SBATCH --signal``) some minutes before the time limit, and SIGTERM when a
-job is cancelled or preempted. The handler only records the signal: the training loop looks at
-the record between two optimisation steps, saves a checkpoint there and exits, so a signal never
-interrupts a half-done update or a half-written file.
-"""
+"""Stop requests from Slurm's signals: SIGUSR1 (``#SBATCH --signal``) before the time limit,
+SIGTERM on scancel or preemption. The handler only records the signal; the loop acts on it between
+two steps, so a signal never interrupts a half-done update or a half-written file."""
 
 from __future__ import annotations
 
