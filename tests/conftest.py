@@ -21,4 +21,7 @@ def bakery(cookies_session) -> Bakery:
 # uses it in the xdist group "slurm", so that one worker owns the cluster.
 # `lab`: module fixture, baked projects submitted to that Slurm (tests/joblab.py).
 from tests.joblab import lab  # noqa: E402,F401
+
+# `laptop_project`: session fixture, a bake per framework set up by its setup-laptop.sh (tests/laptop.py).
+from tests.laptop import laptop_project  # noqa: E402,F401
 from tests.slurm_cluster import pytest_collection_modifyitems, slurm  # noqa: E402,F401

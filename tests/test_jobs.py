@@ -197,6 +197,21 @@ def test_end_to_end(name, jobs, lab, slurm):
     assert not [d for d in tmpdirs.values() if d.exists()]
 
 
+def test_a_run_started_again_with_other_flags_is_refused(jobs, lab, slurm):
+    """Runs never mix: RUN_ID of a finished run with another --lr trains nothing, fails at once
+    naming the flag, is not requeued, and leaves the run's metrics.json as it was."""
+    first = jobs["e2e-none"]
+    assert finished(slurm, first)["state"] == "COMPLETED"
+    before = (lab.results(first) / "metrics.json").read_bytes()
+    again = lab.submit(first.project, first.answers, [*TRAIN, "--lr", "0.01"], env={"RUN_ID": first.job_id})
+    result = finished(slurm, again)
+    log = again.log_text()
+    assert result["state"] == "FAILED", (result, log)
+    assert "--lr: 0.1 in the checkpoint, 0.01 now" in log and "training refused to start (exit 2)" in log
+    assert "requeueing" not in log and "resume from its last checkpoint" not in log
+    assert (lab.results(first) / "metrics.json").read_bytes() == before
+
+
 # ---- 1b. the environment cache ---------------------------------------------------------------------
 
 
@@ -315,11 +330,12 @@ def test_several_tasks_requeue_at_every_warning_and_resume_without_loss(name, jo
     assert re.findall(rf"job {sub.job_id} \(run (\d+)\)", log) == [str(i) for i in range(1, STOPS + 2)]
     reference = jobs["stops-reference"]
     assert finished(slurm, reference, timeout=900)["state"] == "COMPLETED", reference.log_text()
-    # Nothing lost: the same epochs and steps. The numbers match to float precision, not bit for bit:
-    # with 4 ranks, a resumed process's first all-reduce may sum the ranks' gradients in another order
-    # (DDP lays out its buckets anew), which 1 or 2 ranks cannot show (a + b == b + a).
+    # Nothing lost: the same epochs and steps, settings and data. The numbers match to float precision,
+    # not bit for bit: without --deterministic, a resumed process's first all-reduce may sum 4 ranks'
+    # gradients in another order (DDP lays out its buckets anew; tests/engine_checks: exact under it).
     resumed, uninterrupted = metrics(lab.results(sub)), metrics(lab.results(reference))
     assert (resumed["epoch"], resumed["steps"]) == (uninterrupted["epoch"], uninterrupted["steps"])
+    assert resumed.pop("settings") == uninterrupted.pop("settings")
     assert resumed == pytest.approx(uninterrupted, rel=1e-6)
 
 

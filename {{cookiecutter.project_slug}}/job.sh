@@ -200,6 +200,9 @@ elif [[ -f "$hung" ]]; then
 elif [[ "$status" -eq 0 ]]; then
   report "done"
   log "done: results in $run_dir"
+elif [[ "$status" -eq 2 ]]; then # bad input, or a run folder of other settings: not a crash
+  report failed
+  die "training refused to start (exit 2): the error above says why and how to go on; nothing was trained"
 else
   report failed
   die "training exited with status $status (see the lines above); after a fix, resume from its last checkpoint with: $(printf '%q ' "${resume[@]}")"

@@ -1,4 +1,4 @@
-"""Shared fixtures: a small data set, a clean environment, and runs of the training module."""
+"""The data the tests train on, and a clean environment for them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.make_dataset import make_dataset
 
-from helpers import SAMPLES
+from helpers import ROOT
 
 # Variables that would make a run distributed, or look like a Slurm job, if pytest itself runs
 # inside one (e.g. in an salloc session): tests set them only on purpose.
@@ -25,7 +25,7 @@ def clean_environment():
             if name.startswith("SLURM_") or name in JOB_VARIABLES:
                 patch.delenv(name)
 {%- if cookiecutter.tracker == "wandb" %}
-        patch.setenv("WANDB_MODE", "disabled")  # the tracker's own test turns it on
+        patch.setenv("WANDB_MODE", "disabled")
         patch.setenv("WANDB_SILENT", "true")
 {%- endif %}
         yield
@@ -33,13 +33,16 @@ def clean_environment():
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small data set, made by make_dataset and extracted the way job.sh extracts it."""
+    """Your data, extracted as job.sh extracts it: $TEST_DATASET_ARCHIVE, else data/dataset.tar,
+    else a small example archive from make_dataset. Keep the archive small: the tests train on it
+    a few times (make a sample of your data for them: TEST_DATASET_ARCHIVE=data/sample.tar)."""
     root = tmp_path_factory.mktemp("data")
-    archive = root / "dataset.tar"
-    make_dataset(archive, samples=SAMPLES, features=8, classes=3, seed=1)
+    archive = Path(os.environ.get("TEST_DATASET_ARCHIVE") or ROOT / "data" / "dataset.tar")
+    if not archive.is_file():
+        archive = root / "example.tar"
+        make_dataset(archive, samples=256, features=8, classes=3, seed=1)
     out = root / "extracted"
-    out.mkdir()
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python 3.10.12+
     with tarfile.open(archive) as tar:
-        for name in ("train.npz", "val.npz"):
-            (out / name).write_bytes(tar.extractfile(name).read())
+        tar.extractall(out, **safe)
     return out

@@ -1,28 +1,23 @@
-"""Helpers for the tests: run the training module as job.sh does, read what it leaves."""
+"""Helpers for the tests: run the training as job.sh does, and read what it leaves."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"
-# 256 samples: 205 for training, so 4 steps per epoch at batch size 64, the last one of 13.
-SAMPLES, BATCH_SIZE, STEPS_PER_EPOCH = 256, 64, 4
-# For the runs that tests compare bit for bit{{ ": deterministic kernels" if cookiecutter.framework == "pytorch" }}.
-EXACT = [{{ '"--deterministic"' if cookiecutter.framework == "pytorch" }}]
 
 
 def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a training started by a test: the package from this checkout."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
+    return env | extra
 
 
 def train_command(data_dir: Path, run_dir: Path, *extra: str) -> list[str]:
@@ -30,44 +25,23 @@ def train_command(data_dir: Path, run_dir: Path, *extra: str) -> list[str]:
         sys.executable,
         "-m",
         f"{PACKAGE}.train",
-        "--data-dir",
-        str(data_dir),
-        "--run-dir",
-        str(run_dir),
-        "--batch-size",
-        str(BATCH_SIZE),
+        *("--data-dir", str(data_dir), "--run-dir", str(run_dir)),
         *extra,
     ]
 
 
-def run_train(
-    data_dir: Path, run_dir: Path, *extra: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        train_command(data_dir, run_dir, *extra),
-        env=env or child_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def read_metrics(run_dir: Path) -> dict:
+def read_metrics(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-
-
-def lines_starting(text: str, prefix: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith(prefix)]
 
 
 # Runs the training as train_command does, but raises SIGUSR1 in this process right after its
 # STEPS-th optimisation step: a stop at a known step. Arguments: STEPS, then the training's.
 STOP_AFTER = f"""
 import signal, sys
-from {PACKAGE}.engine import Engine
+from {PACKAGE}.engine.trainer import Trainer
 from {PACKAGE}.train import main
 
-steps, train_step = int(sys.argv[1]), Engine.train_step
+steps, train_step = int(sys.argv[1]), Trainer.train_step
 
 def counted(self, batch):
     consumed = train_step(self, batch)
@@ -77,7 +51,7 @@ def counted(self, batch):
     return consumed
 
 counted.done = 0
-Engine.train_step = counted
+Trainer.train_step = counted
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -85,9 +59,3 @@ sys.exit(main(sys.argv[2:]))
 def stop_after(steps: int, command: list[str]) -> list[str]:
     """``command`` (a train_command) made to stop after ``steps`` steps of this process."""
     return [sys.executable, "-c", STOP_AFTER, str(steps), *command[3:]]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -3,26 +3,25 @@
     python -m {{ cookiecutter.package_name }}.make_dataset data/dataset.tar
         [--samples 512] [--features 16] [--classes 4] [--seed 0]
 
-The archive holds ``train.npz`` and ``val.npz`` at its top level, each with ``x`` (float32,
-N x D) and ``y`` (int64, N). One archive is one file for the cluster's shared file systems, which
-prefer few large files: a job copies it to the node's local disk and extracts it there
-(``tar -xf data/dataset.tar -C "$SLURM_TMPDIR/data"``), where ``read_splits`` reads it for
-task.py. Your own data needs neither: README.md, "Make it yours", packs a folder of images.
+The archive holds ``train.npz`` and ``val.npz``, each with ``x`` (float32, N x D) and ``y`` (int64,
+N): one file for the shared file systems, extracted by each job on the node's local disk, where
+``read_splits`` reads it for task.py. README.md, "Make it yours", packs a folder of images instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import os
 import shlex
 import sys
 import tarfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
-from .data import DataError
+from .engine import DataError
+from .engine.files import atomic_write
 
 Split = tuple[np.ndarray, np.ndarray]  # x (float32, N x D), y (int64 class labels 0, 1, ..., N)
 
@@ -45,22 +44,14 @@ def npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
 
 
 def write_archive(out: Path, members: dict[str, bytes]) -> None:
-    """Write the tar next to ``out`` and rename it into place: never a half-written archive."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            with tarfile.open(fileobj=f, mode="w") as tar:
-                for name, data in members.items():
-                    info = tarfile.TarInfo(name)
-                    info.size = len(data)
-                    info.mode = 0o644
-                    tar.addfile(info, io.BytesIO(data))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    def write(f: IO[bytes]) -> None:
+        with tarfile.open(fileobj=f, mode="w") as tar:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+
+    atomic_write(out, write)  # never a half-written archive
 
 
 def make_dataset(

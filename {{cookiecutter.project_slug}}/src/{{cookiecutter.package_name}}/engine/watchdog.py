@@ -1,17 +1,11 @@
-"""A watchdog for hung jobs: a job whose steps stopped finishing would otherwise burn its whole
-allocation. When no step has finished for --hang-minutes, the watchdog prints the Python stack of
-every thread to the log, leaves HUNG_NAME in the run folder and ends the process with exit 3:
-job.sh finds the file and requeues the job, which resumes from its last checkpoint. A job that
-keeps hanging without a new checkpoint stops after MAX_REQUEUES_WITHOUT_PROGRESS requeues.
+"""A watchdog for hung jobs, which would otherwise burn their whole allocation.
 
-The training loop calls ``beat()`` after each step; evaluation and checkpoints call it too. A
-collective that waits for a rank that hangs hangs as well, and the same watchdog catches it: the
-engine gives torch.distributed a longer timeout than the watchdog's, so that the stacks are
-printed before torch's own timeout (NCCL's aborts the process without them).
-
-The watchdog is a Python thread: it needs the GIL. When a C extension hangs while holding it,
-faulthandler's backstop, which needs no GIL, prints the stacks a minute later and exits 1; the job
-then fails with the command that resumes it.
+When no step finished for --hang-minutes (the loop calls ``beat()`` after each step, evaluation
+and checkpoints too), it prints every thread's Python stack, leaves HUNG_NAME in the run folder
+and exits 3: job.sh requeues the job, which resumes from its last checkpoint (and gives up after
+MAX_REQUEUES_WITHOUT_PROGRESS). A collective waiting for a hung rank hangs too and is caught the
+same way: torch.distributed's timeout is longer. When a C extension hangs holding the GIL, which
+this thread needs, faulthandler's backstop prints the stacks a minute later and exits 1.
 """
 
 from __future__ import annotations
@@ -24,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from .checkpoint import write_json
+from .files import write_json
 
 # Written by any rank whose watchdog fired: job.sh requeues the job when it finds this file.
 HUNG_NAME = "hung.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package_name }}.data import EpochSampler
+from {{ cookiecutter.package_name }}.engine.sampler import EpochSampler
 
 
 def one_step_per_rank(n: int, batch_size: int, world: int, epoch: int, consumed: int):

@@ -11,9 +11,11 @@ import os
 {%- if cookiecutter.framework == "pytorch" %}
 import re
 {%- endif %}
+import shutil
 import signal
 import subprocess
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,21 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 {%- endif %}
 
-from {{ cookiecutter.package_name }} import checkpoint as checkpoint_module
-from {{ cookiecutter.package_name }} import engine as engine_module
 from {{ cookiecutter.package_name }} import task
 from {{ cookiecutter.package_name }} import train as train_module
-from {{ cookiecutter.package_name }}.checkpoint import CHECKPOINT_NAME, STOPPED_NAME, StopRequest
-from {{ cookiecutter.package_name }}.engine import Engine{{ ", Topology, gpu_index" if cookiecutter.framework == "pytorch" }}
-from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED, Pacer
+from {{ cookiecutter.package_name }}.engine import checkpoint as checkpoint_module
+from {{ cookiecutter.package_name }}.engine import trainer as engine_module
+from {{ cookiecutter.package_name }}.engine.checkpoint import Checkpointer, Progress
+from {{ cookiecutter.package_name }}.engine.files import STOPPED_NAME
+{%- if cookiecutter.framework == "pytorch" %}
+from {{ cookiecutter.package_name }}.engine import ranks as ranks_module
+from {{ cookiecutter.package_name }}.engine.ranks import Topology, gpu_index
+{%- endif %}
+from {{ cookiecutter.package_name }}.engine.signals import StopRequest
+from {{ cookiecutter.package_name }}.engine.trainer import Trainer as Engine
+from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED
+
+CHECKPOINT_NAME = Engine.CHECKPOINT_NAME
 
 from helpers import (
     BATCH_SIZE,
@@ -80,7 +90,7 @@ def run_in_process(argv: list[str]) -> int:
 
 def signal_after_steps(monkeypatch: pytest.MonkeyPatch, steps: int, signum: int) -> None:
     """From now on, the ``steps``-th training step of a run sends ``signum`` to this process."""
-    original = engine_module.Engine.train_step
+    original = Engine.train_step
     count = 0
 
     def train_step(self: Engine, batch: Any) -> int:
@@ -126,7 +136,8 @@ def reference(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def test_reference_run_learns(reference: dict[str, Any]) -> None:
     assert reference["epoch"] == EPOCHS
     assert reference["steps"] == STEPS
-    assert sorted(reference) == ["epoch", "steps", "train_loss", "val_accuracy", "val_loss"]
+    numbers = ["epoch", "steps", "train_loss", "val_accuracy", "val_loss"]
+    assert sorted(reference) == sorted([*numbers, "settings"])
     assert reference["val_accuracy"] > 0.6  # three classes: chance is 1/3
     assert reference["train_loss"] < 1.0  # chance: ln 3 = 1.1
 
@@ -170,10 +181,10 @@ def test_loader_workers_from_the_tasks_cores(monkeypatch: pytest.MonkeyPatch) ->
 def test_torchrun_processes_share_the_tasks_cores() -> None:
     # srun -c 96 torchrun --nproc-per-node 8: 12 cores each, not 96 threads and 95 workers each
     torchrun = {"SLURM_CPUS_PER_TASK": "96", "TORCHELASTIC_RUN_ID": "x", "LOCAL_WORLD_SIZE": "8"}
-    assert engine_module.cpu_threads(torchrun) == 12
-    assert engine_module.default_workers(torchrun) == 11
-    assert engine_module.cpu_threads({"SLURM_CPUS_PER_TASK": "6"}) == 6
-    assert engine_module.default_workers({}) == 0  # outside a job
+    assert ranks_module.cpu_threads(torchrun) == 12
+    assert ranks_module.default_workers(torchrun) == 11
+    assert ranks_module.cpu_threads({"SLURM_CPUS_PER_TASK": "6"}) == 6
+    assert ranks_module.default_workers({}) == 0  # outside a job
 
 
 def test_another_world_size_takes_the_learning_rate_of_the_share_done(
@@ -187,14 +198,14 @@ def test_another_world_size_takes_the_learning_rate_of_the_share_done(
         for _ in range(3):
             two.scheduler.step()
     path = tmp_path / CHECKPOINT_NAME
-    progress = checkpoint_module.Progress(epoch=1, step=3, samples=2 * BATCH_SIZE)
-    two.save(path, progress, {})
+    progress = Progress(epoch=1, step=3, samples=2 * BATCH_SIZE)
+    two.save(path, {"progress": asdict(progress)})
     saved = torch.load(path, weights_only=True)
     saved["ranks"] = saved["ranks"] * 2  # as two ranks leave it
     torch.save(saved, path)
 
     one = Engine(args, *task.load_datasets(data_dir))
-    one.load(path)
+    one.restore(Engine.read(path), progress)
     total = EPOCHS * STEPS_PER_EPOCH
     share_done = (1 * STEPS_PER_EPOCH + 2) / total
     assert one.optimizer.param_groups[0]["lr"] == pytest.approx(
@@ -247,22 +258,18 @@ def test_stopped_and_resumed_run_matches(
 {%- if cookiecutter.framework == "pytorch" %}
 
 
-def test_a_checkpoint_of_the_previous_format_resumes(
-    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: dict[str, Any]
+def test_a_checkpoint_of_an_older_format_is_refused_in_one_line(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    """Format 2 held each rank's loss as a sum and a count: a run stopped by the template's
-    previous version goes on with this one (brought up to date between two requeues)."""
     signal_after_steps(monkeypatch, STEPS_PER_EPOCH + 1, signal.SIGUSR1)
     assert run_in_process(train_args(data_dir, tmp_path)) == EXIT_CHECKPOINTED
     monkeypatch.undo()
     path = tmp_path / CHECKPOINT_NAME
-    checkpoint = torch.load(path, weights_only=True)
-    for state in checkpoint["ranks"]:
-        losses = engine_module.LossSum.merged([state.pop("train_losses")])
-        state["loss_sum"], state["loss_count"] = losses["total"], losses["count"]
-    torch.save(checkpoint | {"format": 2}, path)
-    assert run_in_process(train_args(data_dir, tmp_path)) == 0
-    assert read_metrics(tmp_path) == pytest.approx(reference, rel=1e-12)
+    torch.save(torch.load(path, weights_only=True) | {"format": 3}, path)
+    capsys.readouterr()
+    assert run_in_process(train_args(data_dir, tmp_path)) == 2
+    (error,) = capsys.readouterr().err.splitlines()
+    assert "format 3 of an older version" in error and "RUN_ID=<new name>" in error
 {%- endif %}
 
 
@@ -323,13 +330,73 @@ def test_finished_run_is_not_trained_again(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], reference: dict
 ) -> None:
     assert run_in_process(train_args(data_dir, tmp_path)) == 0
-    (tmp_path / "metrics.json").unlink()
+    written = (tmp_path / "metrics.json").read_bytes()
     capsys.readouterr()
     assert run_in_process(train_args(data_dir, tmp_path)) == 0
     out = capsys.readouterr().out
-    assert f"(epoch {EPOCHS}, step {STEPS})" in out
+    assert f"(epoch {EPOCHS}, step {STEPS})" in out and "done already" in out
     assert not lines_starting(out, "epoch ")
+    assert (tmp_path / "metrics.json").read_bytes() == written  # not even rewritten
     assert read_metrics(tmp_path) == reference
+    assert read_metrics(tmp_path)["settings"]["lr"] == 0.1  # what the numbers were made with
+
+
+@pytest.mark.parametrize(
+    "changed, named",
+    [
+        (("--lr", "0.01"), "--lr: 0.1 in the checkpoint, 0.01 now"),
+        (("--seed", "1", "--batch-size", "32"), "--batch-size: 64 in the checkpoint, 32 now; "),
+        (("--epochs", "2"), f"--epochs: {EPOCHS} in the checkpoint, 2 now"),
+    ],
+    ids=["lr", "seed-and-batch-size", "fewer-epochs"],
+)
+def test_a_run_with_other_settings_refuses_to_start_in_the_folder(
+    data_dir: Path, tmp_path: Path, monkeypatch, capsys, changed: tuple[str, ...], named: str
+) -> None:
+    """Runs never mix: a stopped run started again with another hyperparameter trains nothing,
+    writes nothing, and says which flags differ and the two ways on."""
+    signal_after_steps(monkeypatch, STEPS_PER_EPOCH + 1, signal.SIGUSR1)
+    assert run_in_process(train_args(data_dir, tmp_path)) == EXIT_CHECKPOINTED
+    monkeypatch.undo()
+    checkpoint = (tmp_path / CHECKPOINT_NAME).read_bytes()
+    capsys.readouterr()
+    assert run_in_process(train_args(data_dir, tmp_path, *changed)) == 2
+    out, err = capsys.readouterr()
+    (error,) = err.splitlines()
+    assert named in error
+    assert "RUN_ID=<new name>" in error and "another --run-dir" in error
+    assert not lines_starting(out, "epoch ") and not (tmp_path / "metrics.json").exists()
+    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == checkpoint
+
+
+def test_other_data_is_refused_and_the_same_data_elsewhere_is_not(
+    data_dir: Path, tmp_path: Path, monkeypatch, capsys, reference: dict
+) -> None:
+    """The data is known by its files' names and sizes: the same archive extracted in another
+    folder (another job's $SLURM_TMPDIR) goes on; other data is refused."""
+    run_dir = tmp_path / "run"
+    signal_after_steps(monkeypatch, STEPS_PER_EPOCH + 1, signal.SIGUSR1)
+    assert run_in_process(train_args(data_dir, run_dir)) == EXIT_CHECKPOINTED
+    monkeypatch.undo()
+    other = shutil.copytree(data_dir, tmp_path / "other")
+    (other / "notes.txt").write_text("one more file\n")
+    capsys.readouterr()
+    assert run_in_process(train_args(other, run_dir)) == 2
+    assert "the data: " in capsys.readouterr().err
+    same = shutil.copytree(data_dir, tmp_path / "elsewhere")
+    assert run_in_process(train_args(same, run_dir)) == 0
+    assert read_metrics(run_dir) == reference
+
+
+def test_more_epochs_go_on_with_the_longer_schedule(
+    data_dir: Path, tmp_path: Path, capsys, reference: dict
+) -> None:
+    assert run_in_process(train_args(data_dir, tmp_path)) == 0
+    capsys.readouterr()
+    assert run_in_process(train_args(data_dir, tmp_path, "--epochs", str(EPOCHS + 1))) == 0
+    assert "going on to --epochs" in capsys.readouterr().out
+    metrics = read_metrics(tmp_path)
+    assert metrics["epoch"] == EPOCHS + 1 and metrics["settings"]["epochs"] == EPOCHS + 1
 
 
 def start_training(
@@ -440,7 +507,7 @@ def test_unreadable_checkpoint_is_reported(
 def test_checkpoint_is_written_atomically(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
     """Each checkpoint goes through atomic_write; a failed write keeps the previous checkpoint."""
     calls = []
-    original = checkpoint_module.atomic_write
+    original = engine_module.atomic_write
 
     def failing_third_write(path: Path, write: Any) -> None:
         calls.append(path)
@@ -496,10 +563,15 @@ class FakeClock:
 
 
 class Recorder:
-    """An engine that records the collectives the pacer asks for."""
+    """A trainer that records the collectives the checkpointer asks for, and saves nothing."""
+
+    CHECKPOINT_NAME = "checkpoint"
 
     def __init__(self, world_size: int) -> None:
         self.world_size, self.calls = world_size, 0
+
+    def save(self, path: Path, common: dict[str, Any]) -> None:
+        pass
 
     def agree(self, values: list[float]) -> list[float]:
         self.calls += 1
@@ -507,23 +579,24 @@ class Recorder:
 
 
 def pace(world_size: int, steps: int, stop_at: int, monkeypatch, **options: float):
-    """Steps of 0.125 s through a Pacer: the steps where it checked, stopped and checkpointed."""
+    """Steps of 0.125 s through a Checkpointer: the steps where it checked, stopped and saved."""
     clock = FakeClock()
-    monkeypatch.setattr(train_module, "time", clock)
+    monkeypatch.setattr(checkpoint_module, "time", clock)
     settings = {"check_seconds": 1.0, "checkpoint_minutes": 10.0, "checkpoint_steps": 0}
     engine, stop = Recorder(world_size), StopRequest()
-    pacer = Pacer(argparse.Namespace(**(settings | options)), engine, 0, None)
+    args = argparse.Namespace(**(settings | options))
+    checkpointer = Checkpointer(Path("run"), engine, {}, args)
     checks, stops, saves = [], [], []
     for step in range(steps):
         if step == stop_at:
             stop.signum = signal.SIGUSR1
         calls = engine.calls
-        stop_now, save_now = pacer.at_boundary(step, stop)
+        stop_now, save_now = checkpointer.due(step, stop)
         checks += [step] if engine.calls > calls else []
         stops += [step] if stop_now else []
         if save_now:
             saves.append(step)
-            pacer.saved(step)
+            checkpointer.save(Progress(step=step))
         clock.now += 0.125
     return checks, stops, saves
 {%- if cookiecutter.framework == "pytorch" %}
@@ -554,7 +627,8 @@ def model_numbers(data_dir: Path, run_dir: Path) -> tuple[np.ndarray, dict[str, 
     validation metrics that one process computes."""
     train_set, val_set = task.load_datasets(data_dir)
     engine = Engine(train_module.parse_args(train_args(data_dir, run_dir)), train_set, val_set)
-    engine.load(run_dir / CHECKPOINT_NAME)
+    checkpoint = Engine.read(run_dir / CHECKPOINT_NAME)
+    engine.restore(checkpoint, Progress(**checkpoint["progress"]))
 {%- if cookiecutter.framework == "pytorch" %}
     inputs, targets = train_set.tensors
     with torch.no_grad():
@@ -721,6 +795,20 @@ def test_ranks_stop_together_and_resume(
     assert read_metrics(tmp_path) == read_metrics(distributed_reference[0])
 
 
+def test_four_ranks_stopped_mid_run_resume_bit_for_bit(data_dir: Path, tmp_path: Path) -> None:
+    """With more than 2 ranks the order of a gradient sum shows in the bits: a resumed run must
+    sum as the uninterrupted one did (DDP's bucket layout, see engine/trainer.py)."""
+    four = ("--batch-size", "16", "--epochs", "2", "--check-seconds", "0", *EXACT)
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    results = finish(start_ranks(data_dir, whole, *four, world=4))
+    assert [code for code, _, _ in results] == [0] * 4, results
+    results = finish(start_ranks(data_dir, stopped, *four, world=4, stop_last_after=4))
+    assert [code for code, _, _ in results] == [EXIT_CHECKPOINTED] * 4, results
+    results = finish(start_ranks(data_dir, stopped, *four, world=4))
+    assert [code for code, _, _ in results] == [0] * 4, results
+    assert read_metrics(stopped) == read_metrics(whole)
+
+
 def saved_position(run_dir: Path) -> tuple[int, int, int]:
     progress = torch.load(run_dir / CHECKPOINT_NAME, weights_only=True)["progress"]
     return progress["epoch"], progress["step"], progress["samples"]
@@ -734,11 +822,11 @@ FROZEN = ("--lr", "0", "--batch-size", "16", "--epochs", "2", "--check-seconds",
 def test_two_ranks_resumed_by_one_go_on_from_the_same_sample(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    results = finish(start_ranks(data_dir, tmp_path, *FROZEN, stop_last_after=9))
+    results = finish(start_ranks(data_dir, tmp_path, *EXACT, *FROZEN, stop_last_after=9))
     assert [code for code, _, _ in results] == [EXIT_CHECKPOINTED] * 2, results
     assert saved_position(tmp_path) == (1, 9, 2 * 32)  # 2 steps into the second epoch
     assert run_in_process(train_args(data_dir, tmp_path, *FROZEN)) == 0
-    assert "made with world_size=2, this run has 1:" in capsys.readouterr().err
+    assert "resuming 2 ranks' run with 1" in capsys.readouterr().out
     metrics = read_metrics(tmp_path)
     assert metrics["steps"] == 9 + 9  # the 141 samples left, 16 at a time
     losses, _ = model_numbers(data_dir, tmp_path)
@@ -753,9 +841,9 @@ def test_one_rank_resumed_by_two_goes_on_from_the_same_sample(
     assert run_in_process(train_args(data_dir, tmp_path, *FROZEN)) == EXIT_CHECKPOINTED
     monkeypatch.undo()
     assert saved_position(tmp_path) == (1, 16, 3 * 16)
-    results = finish(start_ranks(data_dir, tmp_path, *FROZEN))
+    results = finish(start_ranks(data_dir, tmp_path, *EXACT, *FROZEN))
     assert [code for code, _, _ in results] == [0, 0], results
-    assert "made with world_size=1, this run has 2:" in results[0][2]
+    assert "resuming 1 ranks' run with 2" in results[0][1]
     metrics = read_metrics(tmp_path)
     assert metrics["steps"] == 16 + 5  # 156 of the 157 left: 4 steps of 2 x 16, one of 2 x 14
     order = np.random.default_rng([0, 1]).permutation(205)  # the second epoch's, at seed 0

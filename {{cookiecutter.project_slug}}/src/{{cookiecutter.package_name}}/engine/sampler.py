@@ -7,10 +7,6 @@ from collections.abc import Iterator
 import numpy as np
 
 
-class DataError(Exception):
-    """The data directory is missing or holds something else than expected (one-line message)."""
-
-
 class EpochSampler:
     """The batches of sample indices that one rank trains on, from any point of any epoch.
 

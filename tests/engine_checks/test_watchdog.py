@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.checkpoint import CHECKPOINT_NAME, METRICS_NAME
+from {{ cookiecutter.package_name }}.engine.files import METRICS_NAME
+from {{ cookiecutter.package_name }}.engine.trainer import Trainer
+from {{ cookiecutter.package_name }}.engine.watchdog import EXIT_HUNG, HUNG_NAME
 from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED
-from {{ cookiecutter.package_name }}.watchdog import EXIT_HUNG, HUNG_NAME
 
 from helpers import EXACT, PACKAGE, child_env, lines_starting, read_metrics, train_command
 
@@ -17,7 +19,7 @@ from helpers import EXACT, PACKAGE, child_env, lines_starting, read_metrics, tra
 # collective, a read that never returns). Arguments: STEPS, then the training's.
 HANG_AFTER = f"""
 import sys, time
-from {PACKAGE}.engine import Engine
+from {PACKAGE}.engine.trainer import Trainer as Engine
 from {PACKAGE}.train import main
 
 steps, train_step = int(sys.argv[1]), Engine.train_step
@@ -55,9 +57,9 @@ def test_a_hung_step_prints_every_stack_and_exits_to_be_requeued(
     assert "(--hang-minutes 0.02)" in line
     # faulthandler's dump: the watchdog's own thread, and the main thread, stuck in the step
     assert "Thread 0x" in result.stderr and "in hangs" in result.stderr, result.stderr
-    assert "in train_loop" in result.stderr
+    assert re.search(r"line \d+ in train$", result.stderr, re.M)  # the loop's frame
     assert json.loads((tmp_path / HUNG_NAME).read_text())["rank"] == 0
-    assert (tmp_path / CHECKPOINT_NAME).is_file() and not (tmp_path / METRICS_NAME).exists()
+    assert (tmp_path / Trainer.CHECKPOINT_NAME).is_file() and not (tmp_path / METRICS_NAME).exists()
 
     # requeued (job.sh found hung.json): it resumes from the checkpoint of step 4, and ends as a
     # run that never hung
