@@ -398,9 +398,7 @@ def test_the_file_tree_lists_the_projects_files(baked):
     _, project, text = baked
     tree = file_tree(text)
     package = answers(project)["package_name"]
-    # until the engine/ package lands (branch core), the machinery is engine.py
-    missing = [path for path in tree if not (project / path).exists()
-               and not (path.endswith("/engine") and (project / f"{path}.py").is_file())]
+    missing = [path for path in tree if not (project / path).exists()]
     assert not missing, f"the README's tree lists what the project does not have: {missing}"
     files = [p for p in [*project.iterdir(), *(project / "scripts").iterdir()] if p.is_file()]
     assert not sorted({p.relative_to(project).as_posix() for p in files} - set(tree)), "files the tree leaves out"
