@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.joblab import when
-from tests.slurm_cluster import TOOL, LocalSlurm, SlurmTimeout
+from tests.slurm_cluster import ACCOUNTS, TOOL, LocalSlurm, SlurmTimeout
 
 pytestmark = pytest.mark.xdist_group("slurm")
 SHEBANG = "#!/bin/bash\n"
@@ -236,7 +236,6 @@ echo "HOME=$HOME SCRATCH=$SCRATCH PROJECT=$PROJECT"
 
 # A step that uses a second of CPU, so that sacct has CPU time to show.
 BUSY_JOB = "#SBATCH --time=0:05:00\nsrun --ntasks=1 python3 -c 'sum(range(30_000_000))'\n"
-TEST_ACCOUNTS = {"def-someuser", "def-testlab", "def-testlab_gpu", "aip-testlab"}
 
 
 def test_accounting_refuses_other_accounts_and_records_jobs(slurm: LocalSlurm, tmp_path: Path) -> None:
@@ -248,7 +247,7 @@ def test_accounting_refuses_other_accounts_and_records_jobs(slurm: LocalSlurm, t
     )
     mine = slurm.run(["sacctmgr", "-n", "-P", "show", "associations", f"user={getpass.getuser()}", "format=account"],
                      cwd=tmp_path)
-    assert TEST_ACCOUNTS <= set(mine.split()), mine
+    assert set(ACCOUNTS) <= set(mine.split()), mine
     result = slurm.submit_and_wait(script, cwd=tmp_path, sbatch_options=["--account=def-testlab_gpu"], timeout=120)
     assert result["state"] == "COMPLETED", output(tmp_path, result["job_id"])
     job = result["job_id"]
@@ -273,12 +272,15 @@ def test_wheelhouse_is_cached(slurm: LocalSlurm, numpy_wheelhouse: Path, tmp_pat
 
 
 def daemons() -> set[str]:
+    """The Slurm and database daemons alive on this machine (zombies are dead: not counted)."""
     names = set()
-    for comm in Path("/proc").glob("[0-9]*/comm"):
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            names.add(comm.read_text().strip())
+            name, _, rest = stat.read_text().partition("(")[2].rpartition(")")
         except OSError:
             continue
+        if rest.split()[0] != "Z":
+            names.add(name)
     return names & {"mariadbd", "slurmdbd", "slurmctld", "slurmd"}
 
 
