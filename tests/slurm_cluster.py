@@ -38,7 +38,7 @@ DEFAULT_NODES = 2
 DEFAULT_GPU_TYPE = "h100"
 DEFAULT_GPUS_PER_NODE = 4
 # The test user's Slurm accounts in the accounting database (tools/local-slurm's SLURM_ACCOUNTS)
-ACCOUNTS = ("def-someuser", "def-testlab", "aip-testlab", "def-testlab_gpu")
+ACCOUNTS = ("def-someuser", "def-testlab", "aip-testlab", "def-testlab_gpu", "aip-someuser")
 
 # States after which nothing happens without someone acting. COMPLETING (epilog running),
 # REQUEUED and PENDING-after-requeue are not final: a requeued job runs again.

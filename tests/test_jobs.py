@@ -392,14 +392,14 @@ def test_where_the_requeue_is_refused_a_chain_of_jobs_finishes_the_run(jobs, lab
         assert len(refused) == 1 and refused[0].endswith(
             f"job.sh: the cluster refused the requeue: the run stopped; resume it from its last checkpoint with: "
             f"{resume} (or chain jobs from the start: scripts/chain.sh)"), log
-        assert "ERROR" not in log, log
+        assert "ERROR" not in log and log.count("job.sh: summary: ") == 1, log
     for log in logs[1:stops + 1]:
         assert f"resuming from {lab.results(sub)}/checkpoint" in log, log
     assert f"done: results in {lab.results(sub)}" in logs[stops]
     assert len(logs) > stops + 1, "no job was left to skip: make CHAIN larger"
     for log in logs[stops + 1:]:  # the run is done: they end before setting anything up
         assert f"job.sh: run {sub.job_id} is done already: this job of scripts/chain.sh ends without training" in log
-        assert "setting up the venv" not in log and "training; results" not in log, log
+        assert "setting up the venv" not in log and "job.sh: training; results" not in log, log
     assert metrics(lab.results(sub)) == metrics(lab.results(jobs["reference"]))
 
 

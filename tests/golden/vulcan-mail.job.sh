@@ -119,7 +119,7 @@ requeue() { # WHY: requeue the job to resume, unless it keeps coming back withou
   report requeued
   log "$1; requeueing job $SLURM_JOB_ID to resume"
   if ! scontrol requeue "$SLURM_JOB_ID"; then # some clusters refuse Slurm commands from compute nodes
-    report stopped
+    report stopped >/dev/null # its summary is the one above
     log "the cluster refused the requeue: the run stopped; resume it from its last checkpoint with: $(printf '%q ' "${resume[@]}")(or chain jobs from the start: scripts/chain.sh)"
   fi
 }
