@@ -403,6 +403,18 @@ def test_where_the_requeue_is_refused_a_chain_of_jobs_finishes_the_run(jobs, lab
     assert metrics(lab.results(sub)) == metrics(lab.results(jobs["reference"]))
 
 
+@pytest.mark.parametrize("count", ["", "0", "100", "3x", "-- --epochs"])
+def test_a_chain_of_a_bad_count_is_refused_before_any_sbatch(bakery, tmp_path, count):
+    project = bakery.bake(cluster="fir", account=ACCOUNT)
+    (tmp_path / "sbatch").write_text(f"#!/bin/sh\ntouch {tmp_path}/called\n")  # must not be reached
+    (tmp_path / "sbatch").chmod(0o755)
+    done = subprocess.run(["scripts/chain.sh", *count.split()] if count else ["scripts/chain.sh"], cwd=project,
+                          capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    first = count.split()[0] if count else ""
+    assert done.returncode == 1 and done.stderr.startswith(f"chain.sh: N '{first}': expected the number of jobs")
+    assert not (tmp_path / "called").exists()
+
+
 # ---- 3. sweeps -----------------------------------------------------------------------------------------
 
 
