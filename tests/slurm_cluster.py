@@ -3,7 +3,8 @@
 Fixture ``slurm`` (session): two nodes n1, n2 with 4 fake ``h100`` GPUs each, Lmod with
 ``StdEnv/2023`` and ``python/3.11``, ``$SLURM_TMPDIR`` per job and node, a fake ``$HOME`` with
 ``scratch`` and ``projects/<account>`` links, and a wheelhouse reached through the python module's
-pip configuration. Without root or Slurm the fixture skips, or fails when ``CI=true``.
+pip configuration, and accounting (slurmdbd, associations enforced): the user's accounts are
+``ACCOUNTS``, sbatch refuses any other. Without root or Slurm the fixture skips, or fails when ``CI=true``.
 
     job_id = slurm.submit(project / "job.sh", cwd=project, sbatch_options=["--time=0:05:00"])
     result = slurm.wait(job_id, timeout=120)   # {"state": "COMPLETED", "exit_code": 0, ...}
@@ -36,6 +37,8 @@ TOOL = REPO / "tools" / "local-slurm"
 DEFAULT_NODES = 2
 DEFAULT_GPU_TYPE = "h100"
 DEFAULT_GPUS_PER_NODE = 4
+# The test user's Slurm accounts in the accounting database (tools/local-slurm's SLURM_ACCOUNTS)
+ACCOUNTS = ("def-someuser", "def-testlab", "aip-testlab", "def-testlab_gpu", "aip-someuser")
 
 # States after which nothing happens without someone acting. COMPLETING (epilog running),
 # REQUEUED and PENDING-after-requeue are not final: a requeued job runs again.

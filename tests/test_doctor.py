@@ -227,20 +227,22 @@ def test_a_ready_project_passes(ready, slurm, standins):
     assert doctor.stdout.rstrip().endswith("doctor.sh: ready: sbatch job.sh")
 
 
-def test_account_existence_is_skipped_without_an_accounting_database(ready, slurm, standins):
-    """The test cluster runs without slurmdbd: sacctmgr refuses and sshare lists no account, so
-    the check cannot tell, and says so without failing the project."""
-    sacctmgr = slurm.run(["sacctmgr", "--noheader", "--parsable2", "show", "associations", "format=Account"],
-                         cwd=ready, check=False)
-    assert "accounting_storage" in sacctmgr, sacctmgr  # no database: the precondition of this test
+def test_account_existence_is_checked_in_the_accounting_database(ready, slurm, standins, bakery, tmp_path):
+    """The test cluster's slurmdbd knows this user in def-testlab and its GPU twin def-testlab_gpu
+    (as DRAC's def- groups are), def-someuser and aip-testlab; sshare lists them as on a cluster."""
     sshare = slurm.run(["sshare", "-U", "-u", getpass.getuser(), "--noheader", "--parsable2", "--format=Account"],
-                       cwd=ready, check=False)
-    assert not sshare.strip(), sshare  # and no association to list
+                       cwd=ready)
+    assert {"def-testlab", "def-testlab_gpu"} <= set(sshare.split()), sshare
     doctor = run_doctor(slurm, ready, path=(standins["wheels"], standins["room"]))
+    assert doctor.line("account exists") == ("✔", f"{ACCOUNT} is one of your accounts on Fir")
+    other = clone(bakery, tmp_path, project_name="doctor other lab", **{**FAST, "account": "def-otherlab"})
+    doctor = run_doctor(slurm, other, env=dict.fromkeys(ACCOUNT_VARIABLES, "def-otherlab"))
     status, text = doctor.line("account exists")
-    assert status == "-" and text.startswith("skipped, neither sshare nor sacctmgr answered"), text
-    assert "accounting_storage/slurmdbd" in text  # sacctmgr's own words, for whoever reads it
-    assert doctor.returncode == 0
+    assert status == "✘" and doctor.returncode == 1
+    assert text.startswith("def-otherlab is not one of your accounts on Fir ("), text
+    assert "def-testlab" in text and "_gpu" not in text, text  # the GPU twin is the same group
+    status, text = doctor.line("sbatch --test-only")  # and Slurm itself agrees
+    assert status == "✘" and "Invalid account or account/partition combination specified" in text, text
 
 
 def test_skipped_checks_do_not_fail_a_ready_project(ready, slurm):

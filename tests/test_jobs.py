@@ -11,6 +11,7 @@ import getpass
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -97,6 +98,18 @@ def jobs(lab, slurm):
     killer.start()
     submitted["killed"].extra["killer"] = killer
 
+    p, a = lab.project("chain", framework="none", time="2", **FAST)
+    make_dataset(p, dataset_path(slurm, a))
+    refusing = p.parent / "refusing-bin"
+    refusing.mkdir(exist_ok=True)
+    (refusing / "scontrol").write_text(REFUSING_SCONTROL)
+    (refusing / "scontrol").chmod(0o755)
+    out = slurm.run(["scripts/chain.sh", str(CHAIN), "--", *SLOW], cwd=p,
+                    env={"PATH": f"{refusing}:{os.environ['PATH']}"})
+    chain = re.findall(rf"^Submitted batch job (\d+) \((\d) of {CHAIN}, run (\d+)\)$", out, re.M)
+    submitted["chain"] = Submitted(p, chain[0][0], p / f"{a['project_slug']}-{chain[0][0]}.out", a,
+                                   extra={"chain": chain, "calls": refusing / "calls"})
+
     p, a = lab.project("no dataset", framework="none", **FAST)
     submitted["no-dataset"] = lab.submit(p, a, TRAIN, dataset=False)
     p, a = lab.project("bad archive", framework="none", **FAST)
@@ -117,6 +130,17 @@ def jobs(lab, slurm):
 
 
 KILLED = ["--epochs", SLOW[1], "--step-seconds", "0.3"]
+# A cluster whose compute nodes may not ask the controller for a requeue (Trillium may be one):
+# scontrol refuses it, as it refuses any command it cannot send, and runs every other command.
+REFUSING_SCONTROL = """#!/bin/sh
+if [ "$1" = requeue ]; then
+  echo "$*" >>"$(dirname "$0")/calls"
+  echo "scontrol: error: Unable to contact slurm controller (connect failure)" >&2
+  exit 1
+fi
+exec /usr/bin/scontrol "$@"
+"""
+CHAIN = 5  # SLOW trains about 100 s, a 2-minute job about 70: a job or two stop, one finishes, the rest skip
 
 
 def signal_twice_once_training(lab: Lab, sub: Submitted) -> None:
@@ -269,7 +293,10 @@ def test_what_the_job_used_is_reported(jobs, lab, slurm):
     assert (report["job_ids"], report["restarts"], run["gpus"], run["outcome"]) == ([sub.job_id], 0, 1, "done")
     assert run["gpu_samples"] >= 1 and report["gpu_utilization_mean"] == 12.0 and report["gpu_memory_mean_mib"] == 1024
     assert report["gpu_hours"] == pytest.approx(run["wall_seconds"] / 3600, abs=0.001) and run["setup_seconds"] > 0
-    assert run["cpu_efficiency"] is None, "seff is not on this machine"
+    # Debian has no seff: the report does seff's arithmetic on what sacct gives (the steps' CPU time)
+    assert shutil.which("seff") is None and re.fullmatch(r"\d+\.\d\d%", run["cpu_efficiency"] or ""), run
+    assert 0 < float(run["cpu_efficiency"][:-1]) <= 100, run
+    assert f", CPU efficiency {run['cpu_efficiency']}; " in log, log
     assert "--query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,nounits" in (
         sub.extra["calls"].read_text())
     summary = f"job.sh: summary: 1 run(s) of job(s) {sub.job_id}, "
@@ -357,6 +384,51 @@ def test_a_killed_training_fails_with_the_command_that_resumes_it(jobs, lab, slu
     assert finished(slurm, again)["state"] == "COMPLETED", again.log_text()
     assert f"resuming from {lab.results(sub)}/checkpoint" in again.log_text()
     assert metrics(lab.results(sub)) == metrics(lab.results(jobs["reference"]))
+
+
+def test_where_the_requeue_is_refused_a_chain_of_jobs_finishes_the_run(jobs, lab, slurm):
+    sub = jobs["chain"]
+    chain = sub.extra["chain"]
+    assert [int(i) for _, i, _ in chain] == list(range(1, CHAIN + 1)), chain
+    assert {run for _, _, run in chain} == {sub.job_id}, "every job resumes the first job's run"
+    logs = []
+    for job_id, _, _ in chain:
+        link = Submitted(sub.project, job_id, sub.project / f"{sub.answers['project_slug']}-{job_id}.out", sub.answers)
+        result = finished(slurm, link, timeout=900)
+        logs.append(link.log_text())
+        assert result["state"] == "COMPLETED" and result["restarts"] == 0, (result, logs[-1])
+    outcomes = [r["outcome"] for r in json.loads((lab.results(sub) / "run.json").read_text())["runs"]]
+    stops = len(outcomes) - 1
+    assert stops >= 1 and outcomes == ["stopped"] * stops + ["done"], outcomes
+    assert "requeue" in sub.extra["calls"].read_text(), "the refusing scontrol was not called"
+    resume = f"RUN_ID={sub.job_id} sbatch job.sh {' '.join(SLOW)}"
+    for log in logs[:stops]:
+        assert "time limit in 30 s: asking the training to save a checkpoint" in log, log
+        refused = [line for line in log.splitlines() if "the cluster refused the requeue" in line]
+        assert len(refused) == 1 and refused[0].endswith(
+            f"job.sh: the cluster refused the requeue: the run stopped; resume it from its last checkpoint with: "
+            f"{resume} (or chain jobs from the start: scripts/chain.sh)"), log
+        assert "ERROR" not in log and log.count("job.sh: summary: ") == 1, log
+    for log in logs[1:stops + 1]:
+        assert f"resuming from {lab.results(sub)}/checkpoint" in log, log
+    assert f"done: results in {lab.results(sub)}" in logs[stops]
+    assert len(logs) > stops + 1, "no job was left to skip: make CHAIN larger"
+    for log in logs[stops + 1:]:  # the run is done: they end before setting anything up
+        assert f"job.sh: run {sub.job_id} is done already: this job of scripts/chain.sh ends without training" in log
+        assert "setting up the venv" not in log and "job.sh: training; results" not in log, log
+    assert metrics(lab.results(sub)) == metrics(lab.results(jobs["reference"]))
+
+
+@pytest.mark.parametrize("count", ["", "0", "100", "3x", "-- --epochs"])
+def test_a_chain_of_a_bad_count_is_refused_before_any_sbatch(bakery, tmp_path, count):
+    project = bakery.bake(cluster="fir", account=ACCOUNT)
+    (tmp_path / "sbatch").write_text(f"#!/bin/sh\ntouch {tmp_path}/called\n")  # must not be reached
+    (tmp_path / "sbatch").chmod(0o755)
+    done = subprocess.run(["scripts/chain.sh", *count.split()] if count else ["scripts/chain.sh"], cwd=project,
+                          capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    first = count.split()[0] if count else ""
+    assert done.returncode == 1 and done.stderr.startswith(f"chain.sh: N '{first}': expected the number of jobs")
+    assert not (tmp_path / "called").exists()
 
 
 # ---- 3. sweeps -----------------------------------------------------------------------------------------

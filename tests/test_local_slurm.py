@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import shutil
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.slurm_cluster import TOOL, LocalSlurm, SlurmTimeout
+from tests.joblab import when
+from tests.slurm_cluster import ACCOUNTS, TOOL, LocalSlurm, SlurmTimeout
 
 pytestmark = pytest.mark.xdist_group("slurm")
 SHEBANG = "#!/bin/bash\n"
@@ -232,6 +234,34 @@ echo "HOME=$HOME SCRATCH=$SCRATCH PROJECT=$PROJECT"
     assert slurm.add_project("rrg-otherlab").resolve() == slurm.project.resolve()
 
 
+# A step that uses a second of CPU, so that sacct has CPU time to show.
+BUSY_JOB = "#SBATCH --time=0:05:00\nsrun --ntasks=1 python3 -c 'sum(range(30_000_000))'\n"
+
+
+def test_accounting_refuses_other_accounts_and_records_jobs(slurm: LocalSlurm, tmp_path: Path) -> None:
+    script = write_script(tmp_path / "job.sh", BUSY_JOB)
+    refused = slurm.shell(f"sbatch --account=def-nobody {script}", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified"
+    )
+    mine = slurm.run(["sacctmgr", "-n", "-P", "show", "associations", f"user={getpass.getuser()}", "format=account"],
+                     cwd=tmp_path)
+    assert set(ACCOUNTS) <= set(mine.split()), mine
+    result = slurm.submit_and_wait(script, cwd=tmp_path, sbatch_options=["--account=def-testlab_gpu"], timeout=120)
+    assert result["state"] == "COMPLETED", output(tmp_path, result["job_id"])
+    job = result["job_id"]
+
+    def sacct() -> list[list[str]]:
+        out = slurm.run(["sacct", "-j", job, "-n", "-P", "-o", "JobID,Account,State,TotalCPU"], cwd=tmp_path)
+        return [line.split("|") for line in out.splitlines()]
+
+    recorded = [job, "def-testlab_gpu", "COMPLETED"]
+    assert when(lambda: [row[:3] for row in sacct()][:1] == [recorded], timeout=30), sacct()
+    step = [row for row in sacct() if row[0] == f"{job}.0"]
+    assert step and step[0][2] == "COMPLETED" and step[0][3] not in ("", "00:00:00", "00:00.000"), sacct()
+
+
 def test_wheelhouse_is_cached(slurm: LocalSlurm, numpy_wheelhouse: Path, tmp_path: Path) -> None:
     req = tmp_path / "requirements.txt"
     req.write_text("numpy\n", encoding="utf-8")
@@ -241,8 +271,22 @@ def test_wheelhouse_is_cached(slurm: LocalSlurm, numpy_wheelhouse: Path, tmp_pat
     assert slurm.wheelhouse_dir.resolve() == numpy_wheelhouse.resolve()
 
 
+def daemons() -> set[str]:
+    """The Slurm and database daemons alive on this machine (zombies are dead: not counted)."""
+    names = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, _, rest = stat.read_text().partition("(")[2].rpartition(")")
+        except OSError:
+            continue
+        if rest.split()[0] != "Z":
+            names.add(name)
+    return names & {"mariadbd", "slurmdbd", "slurmctld", "slurmd"}
+
+
 def test_start_refuses_a_port_held_by_someone_else(slurm: LocalSlurm) -> None:
     slurm.stop()
+    assert not daemons(), "stop leaves none of the daemons start started"
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

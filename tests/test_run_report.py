@@ -19,10 +19,11 @@ def script(bakery) -> Path:
     return bakery.bake(cluster="fir", account="def-testlab") / "scripts" / "run-report.py"
 
 
-def report(script: Path, run_dir: Path, job: str, restart: int, outcome: str, start: float, gpus: int = 1):
+def report(script: Path, run_dir: Path, job: str, restart: int, outcome: str, start: float, gpus: int = 1,
+           path: str = "/usr/bin:/bin"):
     args = [sys.executable, str(script), str(run_dir), "--job-id", job, "--restart", str(restart),
             "--gpus", str(gpus), "--start", str(start), "--setup", "2.5", "--outcome", outcome]
-    done = subprocess.run(args, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    done = subprocess.run(args, capture_output=True, text=True, env={"PATH": path})
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -77,3 +78,28 @@ def test_reporting_the_same_run_twice_replaces_it(script, tmp_path):
     report(script, tmp_path, "11", 0, "requeued", start)
     runs = json.loads((tmp_path / "run.json").read_text())["runs"]
     assert [(r["job_id"], r["restart"], r["outcome"]) for r in runs] == [("11", 0, "requeued")]
+
+
+# What the local Slurm's sacct printed for a job of job.sh as it reported its end (the venv, the
+# data and the training steps done, the batch step still running); Debian has no seff.
+SACCT = """132|00:00.482|00:00:10|1|RUNNING
+132.batch|00:00:00|00:00:10|1|RUNNING
+132.0|00:00.463|00:00:02|1|COMPLETED
+132.1|00:00.018|00:00:01|1|COMPLETED
+132.2|00:00:00|00:00:07|1|RUNNING
+"""
+
+
+def test_without_seff_the_cpu_efficiency_is_seffs_arithmetic_on_sacct(script, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sacct = bin_dir / "sacct"  # prints the capture, in the columns run-report.py asks for
+    sacct.write_text(f"#!/bin/sh\n[ \"$*\" = \"-j 132 -n -P -o JobID,TotalCPU,Elapsed,AllocCPUS\" ] || exit 1\n"
+                     f"cut -d'|' -f1-4 <<'EOF'\n{SACCT}EOF\n")
+    sacct.chmod(0o755)
+    out = report(script, tmp_path / "run", "132", 0, "done", time.time() - 10, path=f"{bin_dir}:/usr/bin:/bin")
+    [run] = json.loads((tmp_path / "run" / "run.json").read_text())["runs"]
+    assert run["cpu_efficiency"] == "4.81%"  # the steps' 0.481 s of CPU over 1 core for 10 s
+    assert ", CPU efficiency 4.81%; " in out
+    report(script, tmp_path / "other", "77", 0, "done", time.time() - 10, path=f"{bin_dir}:/usr/bin:/bin")
+    assert json.loads((tmp_path / "other" / "run.json").read_text())["runs"][0]["cpu_efficiency"] is None

@@ -96,6 +96,11 @@ for name in DATASET_ARCHIVE RESULTS_ROOT; do
   if [[ -n "${!name:-}" ]]; then resume=("$name=${!name}" "${resume[@]}"); fi
 done
 resume=(RUN_ID="$run_name" "${resume[@]}" "$@")
+done_mark="$run_dir/done" # holds the training flags of the run's last training that finished
+if [[ -n "${CHAIN_JOB:-}" && -f "$done_mark" && "$(cat "$done_mark")" == "$(printf '%s\n' "${train_args[@]}")" ]]; then
+  log "run $run_id is done already: this job of scripts/chain.sh ends without training; results in $run_dir"
+  exit 0
+fi
 
 # ---- software: the cluster's modules, a venv on each node's local disk ----
 command -v module >/dev/null 2>&1 || die "the 'module' command is missing: submit from a login shell on the cluster"
@@ -131,7 +136,10 @@ requeue() { # WHY: requeue the job to resume, unless it keeps coming back withou
   fi
   report requeued
   log "$1; requeueing job $SLURM_JOB_ID to resume"
-  scontrol requeue "$SLURM_JOB_ID"
+  if ! scontrol requeue "$SLURM_JOB_ID"; then # some clusters refuse Slurm commands from compute nodes
+    report stopped >/dev/null # its summary is the one above
+    log "the cluster refused the requeue: the run stopped; resume it from its last checkpoint with: $(printf '%q ' "${resume[@]}")(or chain jobs from the start: scripts/chain.sh)"
+  fi
 }
 
 phase=setup
@@ -198,6 +206,7 @@ if [[ -f "$stopped" ]]; then
 elif [[ -f "$hung" ]]; then
   requeue "the training hung: no step finished for --hang-minutes (the watchdog's stacks are above)"
 elif [[ "$status" -eq 0 ]]; then
+  printf '%s\n' "${train_args[@]}" >"$done_mark"
   report "done"
   log "done: results in $run_dir"
 elif [[ "$status" -eq 2 ]]; then # bad input, or a run folder of other settings: not a crash

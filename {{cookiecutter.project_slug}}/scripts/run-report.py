@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""What a run used: job.sh calls this when training starts and when the job ends (done, requeued
-or failed) to add the job to RUN_DIR/run.json and print a one-line summary for the log. Standard
-library only: it runs with the cluster's python module, before or without the project's venv.
+"""What a run used: job.sh calls this when training starts and when the job ends (done, requeued,
+stopped: a requeue the cluster refused, or failed) to add the job to RUN_DIR/run.json and print a
+one-line summary for the log. Standard library only: it runs with the cluster's python module,
+before or without the project's venv.
 
     run-report.py RUN_DIR --job-id ID --restart N --nodes LIST --gpus N --start EPOCH
-                  --setup SECONDS --outcome started|done|requeued|failed
+                  --setup SECONDS --outcome started|done|requeued|stopped|failed
 
 "started" records the run as "interrupted" and prints nothing: a run that Slurm kills outright
 (a node failure, an administrator's requeue) never reports its end, so its record stays
 "interrupted", and its wall time is taken from the last heartbeat job-node.sh wrote.
 
 GPU use comes from the samples job-node.sh writes (RUN_DIR/usage/gpu-*.csv: nvidia-smi's
-"index, utilization.gpu, memory.used" CSV, no header, no units), CPU efficiency from seff.
+"index, utilization.gpu, memory.used" CSV, no header, no units), CPU efficiency from seff (or,
+where seff is not installed, from sacct).
 """
 
 from __future__ import annotations
@@ -72,18 +74,43 @@ def no_gpu_samples(run_dir: Path, runs: list[dict]) -> str:
     return "no samples: nvidia-smi was not found on the nodes"
 
 
-def cpu_efficiency(job_id: str) -> str | None:
-    """seff's "CPU Efficiency: 65.20% of ..." as "65.20%", None when seff is missing or silent."""
-    if not shutil.which("seff"):
-        return None
-    try:  # a slow accounting database must not cost the report, nor the job's last minutes
-        done = subprocess.run(
-            ["seff", job_id], check=False, capture_output=True, text=True, timeout=20
-        )
+def slurm_seconds(text: str) -> float:
+    """Slurm's [D-][HH:]MM:SS[.mmm] (sacct's Elapsed, TotalCPU) in seconds."""
+    days, _, clock = text.rpartition("-")
+    seconds = 0.0
+    for part in clock.split(":"):
+        seconds = seconds * 60 + float(part)
+    return int(days or 0) * 86400 + seconds
+
+
+def ask(command: list[str]) -> str:
+    """What an accounting command prints; "" when it is missing, fails or is slow (a slow
+    database must not cost the report, nor the job's last minutes)."""
+    if not shutil.which(command[0]):
+        return ""
+    try:
+        done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=20)
     except (subprocess.TimeoutExpired, OSError):
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def cpu_efficiency(job_id: str) -> str | None:
+    """seff's "CPU Efficiency: 65.20% of ..." as "65.20%"; without seff, seff's arithmetic on
+    sacct's figures: the CPU time of the job's finished steps over its cores times its wall time.
+    None when neither answers."""
+    found = re.search(r"CPU Efficiency:\s*([0-9.]+%)", ask(["seff", job_id]))
+    if found:
+        return found.group(1)
+    fields = ["sacct", "-j", job_id, "-n", "-P", "-o", "JobID,TotalCPU,Elapsed,AllocCPUS"]
+    rows = [line.split("|") for line in ask(fields).splitlines() if line.count("|") == 3]
+    job = [row for row in rows if row[0] == job_id]
+    try:
+        used = sum(slurm_seconds(row[1]) for row in rows if row[0].startswith(f"{job_id}."))
+        cores = slurm_seconds(job[0][2]) * int(job[0][3])
+    except (IndexError, ValueError):
         return None
-    found = re.search(r"CPU Efficiency:\s*([0-9.]+%)", done.stdout)
-    return found.group(1) if found else None
+    return f"{100 * used / cores:.2f}%" if cores else None
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -100,7 +127,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--setup", type=float, default=0.0, help="seconds spent setting up the venv and data"
     )
     parser.add_argument(
-        "--outcome", choices=("started", "done", "requeued", "failed"), required=True
+        "--outcome", choices=("started", "done", "requeued", "stopped", "failed"), required=True
     )
     return parser.parse_args(argv)
 
