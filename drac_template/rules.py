@@ -172,8 +172,9 @@ def check_python_version(value: str) -> list[Problem]:
 
 # ---- account -----------------------------------------------------------------------------------
 
-ACCOUNT_SUFFIXES = ("cpu", "gpu")  # DRAC's Slurm accounts of one group: def-prof_cpu and def-prof_gpu
-_ACCOUNT = re.compile(r"(?P<prefix>[a-z]+)-(?P<name>[a-z0-9]+(-[a-z0-9]+)*)(_(?P<suffix>%s))?" % "|".join(ACCOUNT_SUFFIXES))
+# DRAC's Slurm accounts of one group: def-prof_cpu and def-prof_gpu (clusters.json: accounts.suffixes)
+_ACCOUNT = re.compile(r"(?P<prefix>[a-z]+)-(?P<name>[a-z0-9]+(-[a-z0-9]+)*)(_(?P<suffix>%s))?"
+                      % "|".join(map(re.escape, clusters.accounts()["suffixes"])))
 
 
 def account_group(value: str) -> str:
