@@ -378,6 +378,9 @@ def check_resources(answers: Mapping[str, Any]) -> list[Problem]:
             field, value = ("gpus_per_node", gpus) if gpus != 1 else ("nodes", nodes)
             return _error(field, value, "a job gets one MIG slice: 1 GPU on 1 node", "1")
         per_gpu_cpus, per_gpu_mem, label = mig["cpus"], mig["mem"], f"a {slice_} slice"
+        if mig.get("scarce"):
+            problems += _warning("mig_slice", slice_, f"{name}'s allocation page says {slice_} profiles are not "
+                                 "available: few or no GPUs may offer one, and the job may wait long", "3g")
     else:
         allowed = gpu["per_node"]
         if nodes > 1 and whole.get("multi_node_gpus_per_node"):

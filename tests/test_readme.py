@@ -340,8 +340,8 @@ def test_scratch_purge_is_the_data_files(baked):
     cluster, _, text = baked
     purge = clusters.cluster(cluster)["scratch_purge"]
     assert f"| {purge} |" in text
-    if cluster == "trillium":  # the wiki contradicts itself: both views, with the plan for the worst
-        assert "Scratch_purging_policy page lists Trillium" in purge and "no purge yet" in purge
+    if cluster == "trillium":  # the Trillium page: expiry TBD; plan for the purge (issue 18, item 18)
+        assert "TBD" in purge and "plan for the 60-day purge" in purge
 
 
 def test_one_hugging_face_cache_for_login_node_and_jobs(baked):

@@ -390,6 +390,8 @@ def test_resources_refused(overrides, field, words):
         # Trillium's default node limits (item 13)
         ({"cluster": "trillium", "nodes": 6, "gpus_per_node": 4}, "nodes", "5 GPU nodes per job by default"),
         ({"cluster": "trillium", "nodes": 11, "gpus_per_node": 0}, "nodes", "10 CPU nodes per job by default"),
+        # Narval's 4g profile: the allocation page says it is not available (issue 18, item 21)
+        ({"cluster": "narval", "mig_slice": "4g"}, "mig_slice", "4g profiles are not available"),
         # the Quickstart calls 128 CPU nodes a safeguard, to ask about (issue 18, item 5)
         ({"cluster": "trillium", "nodes": 129, "gpus_per_node": 0}, "nodes", "at most 128 CPU nodes per job with an "
          "allocation, as a safeguard: if your RAC needs larger jobs, ask trillium@tech.alliancecan.ca"),

@@ -21,7 +21,7 @@
 {%- if job.mem %}
 {{ sbatch("--mem=" ~ job.mem, "memory per node") }}
 {%- else %}
-## no --mem: {{ c.name }} refuses memory requests and gives each GPU or node a fixed share
+## no --mem: {{ c.name }} ignores memory requests and gives each GPU or node a fixed share
 {%- endif %}
 {%- if job.gpu_option %}
 {{ sbatch(job.gpu_option, c.gpus[drac.gpu_type(cookiecutter)].model ~ (", MIG slice " ~ cookiecutter.mig_slice if cookiecutter.mig_slice != "none" else "") ~ ", per node") }}
