@@ -368,3 +368,32 @@ def test_trillium_jobs_use_the_venv_made_on_a_login_node(bakery):
     assert "build_env \"" not in node.split('case "$action" in')[1]
     fir = (bakery.bake(cluster="fir") / "scripts/job-node.sh").read_text()
     assert "check_home_venv" not in fir and 'venv="${SLURM_TMPDIR:-}/env"' in fir
+
+
+# ---- issue 18: the DRAC review's findings ------------------------------------------------------------
+
+
+def test_the_wikis_words_for_wheels_hugging_face_and_account_variables(baked):
+    cluster, project, text = baked
+    assert "avail_wheels -r requirements.txt --not-available-only" in text
+    assert "--not-available-only" in (project / "requirements.txt").read_text()
+    assert "`HF_HUB_DISABLE_XET=1`" in text and "`hf download --max-workers=1 <model>`" in text
+    assert "take priority over the `#SBATCH --account` line of every script you submit" in text
+    assert "ask\nsupport (step 13)" in text or "ask support (step 13)" in text
+    assert "### 13. Get help" in text
+    assert f"<{clusters.cluster(cluster)['support_email']}>" in text
+    assert f"limit of {clusters.cluster(cluster)['job_limit']} jobs per user" in text
+    assert "do not edit `sweep.txt` while tasks are still\npending" in text
+
+
+@pytest.mark.parametrize("cluster, words", [
+    ("trillium", ["run `debugjob` on the GPU login node (`ssh trillium-gpu`)", "1 GPU for two hours",
+                  "run `trisetup` once", "<trillium@tech.alliancecan.ca>"]),
+    ("killarney", ["<https://ondemand.killarney.vectorinstitute.ai>", "accepts **only** keys stored in CCDB"]),
+])
+def test_cluster_specific_advice(bakery, cluster, words):
+    text = read(bakery.bake(cluster=cluster))
+    for word in words:
+        assert word in text, word
+    if cluster != "trillium":
+        assert "debugjob" not in text and "trisetup" not in text
