@@ -524,3 +524,17 @@ def test_login_nodes_are_recognised_by_their_host_names(ready, host, cluster):
     done = subprocess.run(["bash", "-c", f"{function}\ncluster_from_host \"$1\"", "-", host], capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == cluster
+
+
+def test_the_modules_of_modules_txt_are_loaded_and_a_bad_name_fails(ready, slurm, copy_of):
+    """One list of modules (issue 18, item 14): the doctor loads what scripts/modules.sh lists."""
+    project = copy_of(ready)
+    with (project / "modules.txt").open("a") as file:
+        file.write("no-such-module\n")
+    doctor = run_doctor(slurm, project)
+    status, text = doctor.line("python module")
+    assert status == "✘" and "module load StdEnv/2023 python/3.11 no-such-module failed" in text, text
+    (project / "modules.txt").write_text("bad;name\n")
+    status, text = run_doctor(slurm, project).line("python module")
+    assert status == "✘" and text.startswith("modules.sh: modules.txt: 'bad;name' is not a module name"), text
+    assert "Fix: fix modules.txt" in text

@@ -221,8 +221,8 @@ check_python_module() {
     report skip "$name" "the module command is missing (Lmod): not a DRAC login shell"
     return
   fi
-  if ! module_list="$(scripts/modules.sh 2>&1)"; then
-    report fail "$name" "$(one_line <<<"$module_list")" "fix modules.txt (module names separated by spaces, e.g. gcc arrow), then scripts/doctor.sh again"
+  if ! module_list="$(scripts/modules.sh 2>"$tmp/modules.err")"; then
+    report fail "$name" "$(one_line <"$tmp/modules.err")" "fix modules.txt (module names separated by spaces, e.g. gcc arrow), then scripts/doctor.sh again"
     return
   fi
   mapfile -t modules <<<"$module_list"
