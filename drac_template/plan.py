@@ -101,12 +101,13 @@ def default_gpus_per_node(answers: Mapping[str, Any]) -> int:
 
 
 def gpu_node(answers: Mapping[str, Any]) -> dict[str, Any]:
-    """About what one node of the chosen GPU holds: the per-GPU shares times its GPUs (the wiki's
-    shares divide each node among its GPUs)."""
+    """What one node of the chosen GPU holds: the per-GPU shares times its GPUs (the wiki's
+    shares divide each node among its GPUs); its memory is the node table's available memory
+    (``node_mem``, what Slurm lets a job ask for) where the data has it."""
     gpu = clusters.cluster(answers["cluster"])["gpus"][gpu_type(answers)]
     most = max(gpu["per_node"])
-    return {"gpus": most, "cores": gpu["cpus"] * most,
-            "mem": units.format_mem(units.mem_megabytes(gpu["mem"]) * most)}
+    mem = units.mem_megabytes(gpu["node_mem"]) if "node_mem" in gpu else units.mem_megabytes(gpu["mem"]) * most
+    return {"gpus": most, "cores": gpu["cpus"] * most, "mem": units.format_mem(mem)}
 
 
 def whole_gpu_node(answers: Mapping[str, Any]) -> bool:
@@ -127,7 +128,7 @@ def default_cpus_per_task(answers: Mapping[str, Any]) -> int:
 
 
 def default_mem(answers: Mapping[str, Any]) -> str:
-    """4G per core for a CPU job (or the node, where CPU jobs take whole nodes); the cluster's
+    """4G per core for a CPU job (0, all of the node's, where CPU jobs take whole nodes); the cluster's
     share per GPU times the GPUs; 0 (all of it: Best_practices_for_job_submission) for a whole
     GPU node, whose usable memory is below the nominal figure."""
     gpus = _int(answers.get("gpus_per_node"))
@@ -135,7 +136,7 @@ def default_mem(answers: Mapping[str, Any]) -> str:
     if gpus == 0:
         whole = facts["whole_node"] or {}
         if whole.get("cpu_jobs_whole_node"):
-            return facts["cpu_node"]["mem"]
+            return units.WHOLE_NODE_MEM
         return units.format_mem(4 * 1024 * _int(answers.get("cpus_per_task"), 1))
     gpu = gpu_facts(answers)
     if gpu is None:

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import rules
+
 # Set for the hooks while the project is rendered for an update: no prompts, no welcome text.
 UPDATE_ENV = "DRAC_TEMPLATE_UPDATE"
 STATE_FILE = ".cruft.json"
@@ -492,6 +494,7 @@ def summary(plan: Plan, old: Rendering, new: Rendering, old_commit: str, new_com
         lines.append("left deleted (you deleted them; the template changed them): " + ", ".join(plan.left_deleted))
     for warning in new.messages:
         lines.append(warning)
+    lines += [f"WARNING: {problem}" for problem in rules.check_cluster_change(old.answers, new.answers)]
     return lines
 
 

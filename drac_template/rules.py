@@ -172,7 +172,33 @@ def check_python_version(value: str) -> list[Problem]:
 
 # ---- account -----------------------------------------------------------------------------------
 
-_ACCOUNT = re.compile(r"(?P<prefix>[a-z]+)-(?P<name>[a-z0-9]+(-[a-z0-9]+)*)(_(?P<suffix>cpu|gpu))?")
+# DRAC's Slurm accounts of one group: def-prof_cpu and def-prof_gpu (clusters.json: accounts.suffixes)
+_ACCOUNT = re.compile(r"(?P<prefix>[a-z]+)-(?P<name>[a-z0-9]+(-[a-z0-9]+)*)(_(?P<suffix>%s))?"
+                      % "|".join(map(re.escape, clusters.accounts()["suffixes"])))
+
+
+def account_group(value: str) -> str:
+    """The CCDB group an account belongs to: def-prof_gpu and def-prof are the same group (the bake
+    accepts either; scripts/doctor.sh compares the groups, with the same suffixes)."""
+    match = _ACCOUNT.fullmatch(value)
+    return value[: -len(match["suffix"]) - 1] if match and match["suffix"] else value
+
+
+def check_cluster_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Problem]:
+    """A RAC account (rrg-, rpp-, ctb-, aip-) is granted on one cluster (Running_jobs; Trillium
+    Quickstart: 'a RAC for Nibi cannot be used on Trillium'): moving it to another cluster is
+    worth a warning. def- accounts and the placeholders work everywhere."""
+    account = str(after.get("account", ""))
+    if before.get("cluster") == after.get("cluster") or account in clusters.accounts()["placeholders"]:
+        return []
+    if account.startswith("def-") or str(before.get("account")) != account:
+        return []
+    old, new = (clusters.cluster(str(a["cluster"]))["name"] for a in (before, after))
+    group = "def-" + account.split("-", 1)[-1].split("-")[0].split("_")[0]
+    other = "your group's aip- account there" if clusters.is_ai_cluster(str(after["cluster"])) else f"{group} there"
+    return _warning("account", account, f"an allocation (RAC) is granted on one cluster: {account} was for "
+                    f"{old}; check in CCDB that it exists on {new}, or use {other}",
+                    account if clusters.is_ai_cluster(str(after["cluster"])) else group)
 
 
 def check_account(value: str, cluster: str, gpus_per_node: int) -> list[Problem]:
@@ -265,8 +291,13 @@ def _check_cpu_job(answers: Mapping[str, Any], cpus: int, mem_mb: float) -> list
                              "and leave its GPUs idle; a general-purpose cluster (Fir, Nibi, Narval, Rorqual) suits it",
                              str(plan.default_gpus_per_node({**answers, "gpus_per_node": "1"})))
     if whole.get("cpu_jobs_whole_node") and cpus != node["cores"]:
-        problems += _error("cpus_per_task", cpus, f"{name} gives CPU jobs whole {node['cores']}-core nodes",
-                           str(node["cores"]))
+        if whole.get("cpu_cores_enforced") or cpus > node["cores"]:
+            problems += _error("cpus_per_task", cpus, f"{name} gives CPU jobs whole {node['cores']}-core nodes",
+                               str(node["cores"]))
+        else:
+            problems += _warning("cpus_per_task", cpus, f"{name} allocates whole nodes: the job holds (and is "
+                                 f"charged for) a {node['cores']}-core node with {_mem(node['mem'])}; use them all",
+                                 str(node["cores"]))
     elif cpus > node["cores"]:
         problems += _error("cpus_per_task", cpus, f"a {name} CPU node has {node['cores']} cores",
                            str(min(node["cores"], 4)))
@@ -276,12 +307,19 @@ def _check_cpu_job(answers: Mapping[str, Any], cpus: int, mem_mb: float) -> list
     fitting = [t for t in types if units.mem_megabytes(t["mem"]) >= mem_mb]
     if not fitting:
         largest = max(types, key=lambda t: units.mem_megabytes(t["mem"]))
-        problems += _error("mem", answers["mem"], f"{name}'s largest nodes have {largest['mem']}", largest["mem"])
+        problems += _error("mem", answers["mem"], f"{name}'s largest nodes have {_mem(largest['mem'])}",
+                           largest["mem"])
     elif fitting[0] is not node:
-        kinds = " or ".join(f"{t['mem']} ({t['count']} nodes)" for t in fitting)
-        problems += _warning("mem", answers["mem"], f"more than a regular {name} CPU node's {node['mem']}: only its "
-                             f"large-memory nodes fit, {kinds}, and jobs wait longer for them", node["mem"])
+        kinds = " or ".join(f"{_mem(t['mem'])} ({t['count']} nodes)" for t in fitting)
+        problems += _warning("mem", answers["mem"], f"more than a regular {name} CPU node's {_mem(node['mem'])}: "
+                             f"only its large-memory nodes fit, {kinds}, and jobs wait longer for them", node["mem"])
     return problems
+
+
+def _mem(text: str) -> str:
+    """A node table's Slurm value, shown with the G figure where it has one: '768000M' -> '750G',
+    '766000M' stays (the tables give both forms; the M value is the exact one)."""
+    return units.format_mem(units.mem_megabytes(text))
 
 
 def _check_node_count(answers: Mapping[str, Any], nodes: int, gpus: int) -> list[Problem]:
@@ -292,6 +330,10 @@ def _check_node_count(answers: Mapping[str, Any], nodes: int, gpus: int) -> list
     kind = "gpu_nodes" if gpus else "cpu_nodes"
     label = "GPU" if gpus else "CPU"
     default, allocated = limits[kind], limits[f"{kind}_with_allocation"]
+    if nodes > allocated and kind in limits.get("safeguards", []):
+        return _warning("nodes", nodes, f"{facts['name']} takes at most {allocated} {label} nodes per job with an "
+                        f"allocation, as a safeguard: if your RAC needs larger jobs, ask "
+                        f"{facts['support_email']} first", str(default))
     if nodes > allocated:
         return _error("nodes", nodes, f"{facts['name']} allows at most {allocated} {label} nodes per job, "
                       f"even with an allocation", str(default))
@@ -336,6 +378,9 @@ def check_resources(answers: Mapping[str, Any]) -> list[Problem]:
             field, value = ("gpus_per_node", gpus) if gpus != 1 else ("nodes", nodes)
             return _error(field, value, "a job gets one MIG slice: 1 GPU on 1 node", "1")
         per_gpu_cpus, per_gpu_mem, label = mig["cpus"], mig["mem"], f"a {slice_} slice"
+        if mig.get("scarce"):
+            problems += _warning("mig_slice", slice_, f"{name}'s allocation page says {slice_} profiles are not "
+                                 "available: few or no GPUs may offer one, and the job may wait long", "3g")
     else:
         allowed = gpu["per_node"]
         if nodes > 1 and whole.get("multi_node_gpus_per_node"):
@@ -378,9 +423,9 @@ def check_resources(answers: Mapping[str, Any]) -> list[Problem]:
                                  f"{max(gpu['per_node'])} GPUs; more than {units.format_mem(limit_mb)} is charged "
                                  "against your priority", units.format_mem(limit_mb))
     elif mem_mb > units.mem_megabytes(node["mem"]):
-        problems += _error("mem", answers["mem"], f"a {name} {gpu_kind} node has about {node['mem']}",
+        problems += _error("mem", answers["mem"], f"a {name} {gpu_kind} node has {node['mem']} available",
                            units.format_mem(limit_mb))
-    elif mem_mb > limit_mb:
+    elif mem_mb > limit_mb and not plan.whole_gpu_node(answers):
         problems += _warning("mem", answers["mem"],
                              f"{name} recommends at most {per_gpu_mem} per GPU ({units.format_mem(limit_mb)} "
                              f"for {tasks}); more is charged against your priority",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -182,7 +183,11 @@ def test_offline_settings_follow_the_cluster(baked):
     snippet = (project / "scripts" / "bashrc-snippet.sh").read_text()
     assert f'export HF_HOME="${{HF_HOME:-{facts["hf_home"]}}}"' in snippet
     assert f'export HF_HOME="${{HF_HOME:-{facts["hf_home"]}}}"' in job
-    assert f"module load StdEnv/2023 python/{given['python_version']}" in job
+    assert 'module load "${modules[@]}"' in job  # scripts/modules.sh's list
+    modules = (project / "scripts" / "modules.sh").read_text()
+    assert f"printf '%s\\n' StdEnv/2023 python/{given['python_version']}\n" in modules
+    # hf_xet fails on DRAC's systems (the Huggingface page): off wherever HF_HOME is set
+    assert "export HF_HUB_DISABLE_XET=1" in job and "export HF_HUB_DISABLE_XET=1" in snippet
 
 
 def test_distributed_rendezvous_only_for_several_ranks(baked):
@@ -324,3 +329,62 @@ def test_job_sh_outside_slurm_says_to_use_sbatch(bakery, tmp_path):
     done = subprocess.run(["bash", "job.sh"], cwd=project, env=env, capture_output=True, text=True)
     assert done.returncode == 1
     assert done.stderr == "job.sh: this is a Slurm job: submit it on the cluster with: sbatch job.sh [training flags]\n"
+
+
+# ---- one list of modules (issue 18, item 14) ------------------------------------------------------
+
+
+def test_one_list_of_modules_for_the_job_the_venv_the_cache_and_the_doctor(bakery, tmp_path):
+    project = bakery.bake(cluster="narval", python_version="3.13")
+    modules = project / "scripts" / "modules.sh"
+    listed = subprocess.run([str(modules)], capture_output=True, text=True, check=True).stdout.split()
+    assert listed == ["StdEnv/2023", "python/3.13"]
+    # every part that loads modules reads them from scripts/modules.sh; none names python itself
+    for rel in ("job.sh", "scripts/setup-cluster.sh", "scripts/doctor.sh", "scripts/job-node.sh"):
+        text = (project / rel).read_text()
+        assert "scripts/modules.sh" in text, rel
+        assert not re.search(r"^\s*module load [^\"]*python/", text, re.M), rel
+    job = (project / "job.sh").read_text()
+    assert job.index("module purge") < job.index('module load "${modules[@]}"')
+    # a student's modules.txt: words on lines, comments, CRLF; a name that is not one is refused
+    copy = tmp_path / project.name
+    shutil.copytree(project, copy, symlinks=True)
+    with (copy / "modules.txt").open("a") as file:
+        file.write("gcc  arrow   # pyarrow\r\n\nopencv\n")
+    listed = subprocess.run([str(copy / "scripts/modules.sh")], capture_output=True, text=True, check=True).stdout
+    assert listed.split() == ["StdEnv/2023", "python/3.13", "gcc", "arrow", "opencv"]
+    with (copy / "modules.txt").open("a") as file:
+        file.write("$(touch pwned)\n")
+    refused = subprocess.run([str(copy / "scripts/modules.sh")], cwd=tmp_path, capture_output=True, text=True)
+    assert refused.returncode == 1 and "'$(touch' is not a module name" in refused.stderr
+    assert not list(tmp_path.rglob("pwned"))
+
+
+def test_sweep_sh_without_sbatch_says_it_runs_on_the_cluster(bakery, tmp_path):
+    project = bakery.bake()
+    (tmp_path / "dirname").symlink_to(shutil.which("dirname"))  # and no sbatch on PATH
+    done = subprocess.run([shutil.which("bash"), str(project / "sweep.sh")], env={"PATH": str(tmp_path)},
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr == ("sweep.sh: this submits a job array on the cluster: run it there, in the project folder "
+                           "(no sbatch here)\n")
+
+
+@pytest.mark.parametrize("cluster, limit", [("fir", 1000), ("trillium", 500)])
+def test_sweep_sh_keeps_to_the_per_user_job_limit(bakery, tmp_path, cluster, limit):
+    """Issue 18, item 20: each array task counts as one job (Job_scheduling_policies; Trillium: 500)."""
+    project = bakery.bake(cluster=cluster)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in {"sbatch": 'echo "sbatch $*"', "squeue": "seq 10"}.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "USER": "jsmith"}
+    for count, ok in ((limit - 10, True), (limit - 9, False)):
+        params = tmp_path / f"sweep-{count}.txt"
+        params.write_text("".join(f"--seed {i}\n" for i in range(count)))
+        done = subprocess.run(["bash", str(project / "sweep.sh"), str(params), "4"], env=env, capture_output=True,
+                              text=True)
+        assert (done.returncode == 0) == ok, done.stderr
+        if not ok:
+            assert f"exceed the limit of {limit} jobs per user" in done.stderr

@@ -154,6 +154,32 @@ def test_keeps_a_hard_link(projects, tmp_path):
     assert result.returncode == 0, result.stderr
     assert bashrc.stat().st_ino == inode and bashrc.stat().st_nlink == 2
     assert other.read_text() == bashrc.read_text() == "# mine\n" + block_of(project)
+    # nothing else beside it: no temporary .bashrc.XXXXXX left (issue 18, item 23)
+    assert sorted(p.name for p in tmp_path.iterdir() if ".bak-" not in p.name) == [".bashrc", "dotfiles-bashrc"]
+
+
+def test_outside_a_cluster_it_says_what_it_is_for_and_asks(projects, tmp_path):
+    """Issue 14, item 7: ~/.bashrc of a laptop is not the cluster's; without a terminal to ask on,
+    it refuses unless --yes (or INSTALL_BASHRC_YES=1) says to go on."""
+    project, _ = projects
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("CC_CLUSTER", "INSTALL_BASHRC_YES")}
+    env["HOME"] = str(home)
+    script = str(project / "scripts/install-bashrc.sh")
+    refused = subprocess.run([script], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    assert refused.returncode == 1 and not (home / ".bashrc").exists()
+    assert "this is for your ~/.bashrc on the cluster" in refused.stdout
+    assert "scripts/install-bashrc.sh --yes; nothing changed" in refused.stderr
+    said_no = subprocess.run(["script", "-qec", script, "/dev/null"], env=env, input="n\n", capture_output=True,
+                             text=True)
+    assert said_no.returncode == 1 and not (home / ".bashrc").exists(), said_no.stdout
+    written = subprocess.run([script, "--yes"], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    assert written.returncode == 0, written.stderr
+    assert account_in_login_shell(home / ".bashrc") == "def-testlab def-testlab def-testlab"
+    on_cluster = subprocess.run([script], env={**env, "CC_CLUSTER": "fir"}, stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True)
+    assert on_cluster.returncode == 0 and "already has this block" in on_cluster.stdout
 
 
 def test_refuses_a_read_only_bashrc(projects, tmp_path):

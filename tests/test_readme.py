@@ -342,8 +342,8 @@ def test_scratch_purge_is_the_data_files(baked):
     cluster, _, text = baked
     purge = clusters.cluster(cluster)["scratch_purge"]
     assert f"| {purge} |" in text
-    if cluster == "trillium":  # the wiki contradicts itself: both views, with the plan for the worst
-        assert "Scratch_purging_policy page lists Trillium" in purge and "no purge yet" in purge
+    if cluster == "trillium":  # the Trillium page: expiry TBD; plan for the purge (issue 18, item 18)
+        assert "TBD" in purge and "plan for the 60-day purge" in purge
 
 
 def test_one_hugging_face_cache_for_login_node_and_jobs(baked):
@@ -458,3 +458,32 @@ def test_git_add_after_the_walkthrough_adds_no_data(bakery, framework, tmp_path)
     status = subprocess.run(["git", "status", "--porcelain"], cwd=project, env=git, check=True,
                             capture_output=True, text=True).stdout
     assert status == "", f"git add -A after the walkthrough adds: {status}"
+
+
+# ---- issue 18: the DRAC review's findings ------------------------------------------------------------
+
+
+def test_the_wikis_words_for_wheels_hugging_face_and_account_variables(baked):
+    cluster, project, text = baked
+    assert "avail_wheels -r requirements.txt --not-available-only" in text
+    assert "--not-available-only" in (project / "requirements.txt").read_text()
+    assert "`HF_HUB_DISABLE_XET=1`" in text and "`hf download --max-workers=1 <model>`" in text
+    assert "take priority over the `#SBATCH --account` line of every script you submit" in text
+    assert "ask\nsupport (step 13)" in text or "ask support (step 13)" in text
+    assert "### 13. Get help" in text
+    assert f"<{clusters.cluster(cluster)['support_email']}>" in text
+    assert f"limit of {clusters.cluster(cluster)['job_limit']} jobs per user" in text
+    assert "do not edit `sweep.txt` while tasks are still\npending" in text
+
+
+@pytest.mark.parametrize("cluster, words", [
+    ("trillium", ["run `debugjob` on the GPU login node (`ssh trillium-gpu`)", "1 GPU for two hours",
+                  "run `trisetup` once", "<trillium@tech.alliancecan.ca>"]),
+    ("killarney", ["<https://ondemand.killarney.vectorinstitute.ai>", "accepts **only** keys stored in CCDB"]),
+])
+def test_cluster_specific_advice(bakery, cluster, words):
+    text = read(bakery.bake(cluster=cluster))
+    for word in words:
+        assert word in text, word
+    if cluster != "trillium":
+        assert "debugjob" not in text and "trisetup" not in text

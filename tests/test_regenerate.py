@@ -155,6 +155,17 @@ def test_a_move_keeps_every_edit_and_derives_what_was_auto(template, tmp_path):
                 and p.suffix == ".tmp"]
 
 
+def test_moving_a_rac_account_to_another_cluster_warns(template, tmp_path):
+    """RACs are bound to one cluster (issue 18, item 13): the move is made, with a warning."""
+    project = bake(str(template), tmp_path / "user", cluster="nibi", account="rrg-testlab-ab")
+    result = regenerate(project, "cluster=fir")
+    assert result.returncode == 0, result.stdout + result.stderr
+    warning = [line for line in result.stdout.splitlines() if line.startswith("WARNING: account")]
+    assert warning == ["WARNING: account 'rrg-testlab-ab': an allocation (RAC) is granted on one cluster: "
+                       "rrg-testlab-ab was for Nibi; check in CCDB that it exists on Fir, or use def-testlab there; "
+                       "e.g. def-testlab"], result.stdout
+
+
 def test_a_value_the_user_set_is_kept_or_refused_in_the_bake_time_words(template, tmp_path):
     project = bake(str(template), tmp_path / "user", cluster="narval", cpus_per_task=10)
     kept = regenerate(project, "cluster=rorqual")

@@ -185,8 +185,16 @@ def test_trillium_refuses_less_than_15_minutes():
 
 
 def test_short_job_warns():
-    [problem] = rules.check_time("0:02:00", "fir")
+    [problem] = rules.check_time("0:05:00", "fir")
     assert problem.warning
+
+
+@pytest.mark.parametrize("cluster", ["fir", "narval", "rorqual", "tamia"])
+def test_test_jobs_run_at_least_five_minutes(cluster):
+    """Fir, Narval, Rorqual, TamIA: 'at least five minutes for test jobs' (issue 18, item 4)."""
+    [problem] = errors(rules.check_time("0:04:00", cluster))
+    assert "at least 0:05:00" in problem.rule
+    assert errors(rules.check_time("0:05:00", cluster)) == []
 
 
 # The wiki writes --mem=62gb, 100g and 0, and Slurm 22.05 accepts 64GB too (item 14).
@@ -294,6 +302,15 @@ def test_a_refused_derived_value_says_it_was_auto():
         {"cluster": "tamia", "gpus_per_node": 0},  # TamIA has 8 CPU-only nodes (item 17)
         {"cluster": "narval", "gpus_per_node": 0, "cpus_per_task": 4, "mem": "2000G"},  # large-memory nodes (15)
         {"cluster": "fir", "gpus_per_node": 4, "mem": "0"},  # a whole node's memory (item 3)
+        # the node tables' available memory, both forms (issue 18, items 2 and 3)
+        {"cluster": "narval", "gpus_per_node": 4, "mem": "498G"},
+        {"cluster": "narval", "gpus_per_node": 4, "mem": "510000M"},
+        {"cluster": "rorqual", "gpus_per_node": 4, "mem": "510000M"},
+        {"cluster": "fir", "gpus_per_node": 4, "mem": "1125G"},
+        {"cluster": "fir", "gpus_per_node": 4, "mem": "1152000M"},
+        {"cluster": "nibi", "gpus_per_node": 8, "mem": "2048000M"},
+        {"cluster": "rorqual", "gpus_per_node": 0, "cpus_per_task": 4, "mem": "3086250M"},
+        {"cluster": "trillium", "nodes": 129, "gpus_per_node": 0},  # a safeguard, not a refusal (item 5)
     ],
 )
 def test_resources_accepted(overrides):
@@ -312,7 +329,14 @@ def test_resources_accepted(overrides):
         ({"cpus_per_task": 0}, "cpus_per_task", "at least 1"),
         ({"cpus_per_task": 49}, "cpus_per_task", "a Fir h100 node has 48 cores: 1 task(s) of 49 do not fit"),
         ({"gpus_per_node": 2, "cpus_per_task": 25}, "cpus_per_task", "2 task(s) of 25 do not fit"),
-        ({"mem": "1200G"}, "mem", "a Fir h100 node has about 1120G"),
+        ({"mem": "1200G"}, "mem", "a Fir h100 node has 1125G available"),
+        # the node tables' available memory is the most a node takes (issue 18, item 2)
+        ({"gpus_per_node": 4, "mem": "1152001M"}, "mem", "1125G available"),
+        ({"cluster": "narval", "gpus_per_node": 4, "mem": "510001M"}, "mem", "510000M available"),
+        ({"cluster": "rorqual", "gpus_per_node": 4, "mem": "499G"}, "mem", "510000M available"),
+        ({"cluster": "rorqual", "gpus_per_node": 0, "cpus_per_task": 4, "mem": "3086251M"}, "mem",
+         "largest nodes have 3086250M"),
+        ({"cluster": "tamia", "gpus_per_node": 0, "cpus_per_task": 65}, "cpus_per_task", "whole 64-core nodes"),
         ({"mem": "lots"}, "mem", "K, M, G or T"),
         ({"cluster": "narval", "gpu_type": "h100"}, "gpu_type", "Narval has a100 GPUs"),
         ({"cluster": "vulcan", "gpu_type": "h200"}, "gpu_type", "Vulcan has l40s GPUs"),
@@ -334,7 +358,6 @@ def test_resources_accepted(overrides):
         ({"cluster": "narval", "gpus_per_node": 0, "cpus_per_task": 4, "mem": "4001G"}, "mem",
          "Narval's largest nodes have 4000G"),
         ({"cluster": "trillium", "nodes": 26, "gpus_per_node": 4}, "nodes", "at most 25 GPU nodes per job"),
-        ({"cluster": "trillium", "nodes": 129, "gpus_per_node": 0}, "nodes", "at most 128 CPU nodes per job"),
     ],
 )
 def test_resources_refused(overrides, field, words):
@@ -356,7 +379,7 @@ def test_resources_refused(overrides, field, words):
         ({"mem": "281G"}, "mem", "at most 280G per GPU"),
         ({"gpus_per_node": 2, "mem": "561G"}, "mem", "560G for 2"),
         ({"cluster": "fir", "mig_slice": "3g", "cpus_per_task": 7}, "cpus_per_task", "at most 6 cores for a 3g slice"),
-        ({"cluster": "fir", "gpus_per_node": 2, "mem": "0"}, "mem", "all of the node's memory (1120G) for 2 of its 4"),
+        ({"cluster": "fir", "gpus_per_node": 2, "mem": "0"}, "mem", "all of the node's memory (1125G) for 2 of its 4"),
         # no CPU-only nodes there, but the wiki forbids no CPU-only job (item 17)
         ({"cluster": "killarney", "gpus_per_node": 0}, "gpus_per_node", "Killarney has no CPU-only nodes"),
         ({"cluster": "vulcan", "gpus_per_node": 0}, "gpus_per_node", "Vulcan has no CPU-only nodes"),
@@ -367,6 +390,14 @@ def test_resources_refused(overrides, field, words):
         # Trillium's default node limits (item 13)
         ({"cluster": "trillium", "nodes": 6, "gpus_per_node": 4}, "nodes", "5 GPU nodes per job by default"),
         ({"cluster": "trillium", "nodes": 11, "gpus_per_node": 0}, "nodes", "10 CPU nodes per job by default"),
+        # Narval's 4g profile: the allocation page says it is not available (issue 18, item 21)
+        ({"cluster": "narval", "mig_slice": "4g"}, "mig_slice", "4g profiles are not available"),
+        # the Quickstart calls 128 CPU nodes a safeguard, to ask about (issue 18, item 5)
+        ({"cluster": "trillium", "nodes": 129, "gpus_per_node": 0}, "nodes", "at most 128 CPU nodes per job with an "
+         "allocation, as a safeguard: if your RAC needs larger jobs, ask trillium@tech.alliancecan.ca"),
+        # TamIA allocates whole nodes: fewer cores hold the node all the same (issue 18, item 6)
+        ({"cluster": "tamia", "gpus_per_node": 0, "cpus_per_task": 4}, "cpus_per_task",
+         "TamIA allocates whole nodes: the job holds (and is charged for) a 64-core node with 512G"),
     ],
 )
 def test_resources_warned(overrides, field, words):
@@ -374,6 +405,32 @@ def test_resources_warned(overrides, field, words):
     assert errors(rules.check_resources(answers)) == [], overrides
     found = [p for p in warnings(rules.check_resources(answers)) if p.field == field]
     assert found and words in found[0].rule, [str(p) for p in found]
+
+
+@pytest.mark.parametrize(
+    "cluster, gpus, mem", [("narval", 4, "498G"), ("rorqual", 4, "510000M"), ("fir", 4, "1152000M")]
+)
+def test_a_whole_gpu_node_at_the_tables_memory_is_not_warned(cluster, gpus, mem):
+    """Issue 18, item 2: above the per-GPU share, but the job takes the whole node."""
+    assert rules.check_resources(full(cluster=cluster, gpus_per_node=gpus, mem=mem)) == []
+    [problem] = rules.check_resources(full(cluster=cluster, gpus_per_node=gpus - 1, mem=mem))
+    assert problem.warning and "recommends at most" in problem.rule
+
+
+def test_a_normal_nibi_cpu_node_takes_its_table_value_without_a_warning():
+    """Issue 18, item 3: 766000M is Nibi's regular CPU node ('748G or 766000M')."""
+    assert rules.check_resources(full(cluster="nibi", gpus_per_node=0, cpus_per_task=4, mem="766000M")) == []
+    [problem] = rules.check_resources(full(cluster="nibi", gpus_per_node=0, cpus_per_task=4, mem="766001M"))
+    assert problem.warning and "large-memory nodes" in problem.rule
+
+
+@pytest.mark.parametrize("cluster", ["tamia", "trillium"])
+def test_a_cpu_job_takes_the_whole_node_where_the_cluster_allocates_whole_nodes(cluster):
+    """Issue 18, item 6: TamIA's CPU jobs, like Trillium's, default to the whole node."""
+    answers = full(cluster=cluster, gpus_per_node=0)
+    cores = clusters.cluster(cluster)["cpu_node"]["cores"]
+    assert answers["cpus_per_task"] == str(cores) and answers["mem"] == "0"
+    assert rules.check_resources(answers) == []
 
 
 @pytest.mark.parametrize(
@@ -502,6 +559,41 @@ def test_numpy_with_one_gpu_warns_and_without_passes():
     assert warning.warning and "does not use the GPU" in warning.rule
     cpu = rules.validate(resolve({"framework": "none", "gpus_per_node": 0, "account": "def-lab", "username": "js"}))
     assert [p for p in cpu if p.field == "framework"] == []
+
+
+@pytest.mark.parametrize("account", ["def-prof_gpu", "def-prof_cpu", "def-prof"])
+def test_an_account_and_its_suffixed_slurm_accounts_are_one_group(account):
+    """Issue 18, item 7: the bake accepts def-prof_gpu, and doctor.sh compares groups by the same rule."""
+    assert rules.account_group(account) == "def-prof"
+    gpus = 0 if account.endswith("_cpu") else 1
+    assert errors(rules.check_account(account, "fir", gpus)) == []
+
+
+def test_the_account_group_keeps_other_names_whole():
+    assert rules.account_group("rrg-prof-ab") == "rrg-prof-ab"
+    assert rules.account_group("def-prof_tpu") == "def-prof_tpu"
+    assert rules.account_group("def-gpu") == "def-gpu"
+
+
+@pytest.mark.parametrize("account, cluster, example", [("rrg-prof-ab", "trillium", "def-prof"),
+                                                        ("aip-prof", "killarney", "aip-prof")])
+def test_moving_a_rac_account_to_another_cluster_warns(account, cluster, example):
+    """Issue 18, item 13: RACs are bound to one cluster."""
+    before = {"cluster": "nibi" if cluster == "trillium" else "tamia", "account": account}
+    [problem] = rules.check_cluster_change(before, {**before, "cluster": cluster})
+    assert problem.warning and problem.field == "account" and problem.example == example
+    assert "granted on one cluster" in problem.rule
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [({"cluster": "nibi", "account": "def-prof"}, {"cluster": "fir", "account": "def-prof"}),
+     ({"cluster": "nibi", "account": "rrg-prof-ab"}, {"cluster": "nibi", "account": "rrg-prof-ab"}),
+     ({"cluster": "nibi", "account": "rrg-prof-ab"}, {"cluster": "fir", "account": "rrg-prof-cd"}),
+     ({"cluster": "fir", "account": "def-someuser"}, {"cluster": "vulcan", "account": "aip-someuser"})],
+)
+def test_a_def_account_or_a_new_account_moves_without_a_warning(before, after):
+    assert rules.check_cluster_change(before, after) == []
 
 
 def test_the_placeholder_user_name_warns():

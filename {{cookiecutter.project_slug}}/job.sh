@@ -5,8 +5,13 @@
 {%- endmacro -%}
 #!/bin/bash
 # Train {{ cookiecutter.package_name }} on {{ c.name }}. Submit from this folder: sbatch job.sh [training flags]
+{%- if c.job_venv == "home" %}
+# The job uses the venv scripts/setup-cluster.sh made in HOME, stages the dataset in $SLURM_TMPDIR,
+# trains, and saves a checkpoint
+{%- else %}
 # The job builds its venv in $SLURM_TMPDIR, stages the dataset there, trains, and saves a
-# checkpoint and requeues itself {{ job.signal_seconds }} s before its time limit; the next run resumes.
+# checkpoint
+{%- endif %} and requeues itself {{ job.signal_seconds }} s before its time limit; the next run resumes.
 {{ sbatch("--job-name=" ~ cookiecutter.project_slug, "logs and squeue show this name") }}
 {{ sbatch("--account=" ~ job.account, "Slurm account (CCDB group name); SBATCH_ACCOUNT overrides it") }}
 {{ sbatch("--time=" ~ job.time, "time limit per run, D-HH:MM:SS (" ~ c.name ~ " max " ~ c.max_walltime ~ ")") }}
@@ -16,7 +21,7 @@
 {%- if job.mem %}
 {{ sbatch("--mem=" ~ job.mem, "memory per node") }}
 {%- else %}
-## no --mem: {{ c.name }} refuses memory requests and gives each GPU or node a fixed share
+## no --mem: {{ c.name }} ignores memory requests and gives each GPU or node a fixed share
 {%- endif %}
 {%- if job.gpu_option %}
 {{ sbatch(job.gpu_option, c.gpus[drac.gpu_type(cookiecutter)].model ~ (", MIG slice " ~ cookiecutter.mig_slice if cookiecutter.mig_slice != "none" else "") ~ ", per node") }}
@@ -104,8 +109,11 @@ fi
 
 # ---- software: the cluster's modules, a venv on each node's local disk ----
 command -v module >/dev/null 2>&1 || die "the 'module' command is missing: submit from a login shell on the cluster"
-module load {{ job.stdenv }} {{ job.python_module }} ||
-  die "could not load {{ job.stdenv }} {{ job.python_module }}; run 'module spider python' on a login node"
+module_list="$(scripts/modules.sh)" || die "scripts/modules.sh could not read modules.txt: see the line above"
+mapfile -t modules <<<"$module_list"
+module purge # only the project's modules, not those of the shell that submitted the job
+module load "${modules[@]}" ||
+  die "could not load ${modules[*]} (scripts/modules.sh: {{ job.stdenv }}, python, modules.txt); run 'module spider <name>' on a login node"
 export OMP_NUM_THREADS="$SLURM_CPUS_PER_TASK"
 export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK" # srun does not inherit --cpus-per-task
 {%- if not job.internet %}
@@ -116,6 +124,7 @@ export WANDB_MODE=offline
 {%- endif %}
 {%- endif %}
 export HF_HOME="${HF_HOME:-{{ c.hf_home }}}" # where the login node downloads (scripts/bashrc-snippet.sh)
+export HF_HUB_DISABLE_XET=1                   # the wiki's Huggingface page: hf_xet fails on DRAC's systems
 per_node=(srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --kill-on-bad-exit=1)
 
 run_args=(--job-id "$SLURM_JOB_ID" --restart "${SLURM_RESTART_COUNT:-0}" --nodes "${SLURM_JOB_NODELIST:-}"

@@ -4,8 +4,15 @@
 # Each non-empty, non-# line of PARAM_FILE (default sweep.txt) holds training flags for one
 # task. Task N logs to {{ cookiecutter.project_slug }}-<array id>_N.out and writes its checkpoint and metrics to
 # its own folder, $SCRATCH/{{ cookiecutter.project_slug }}/runs/<array id>_N.
+# Each task counts as one job against {{ drac.cluster(cookiecutter.cluster).name }}'s limit of {{ drac.cluster(cookiecutter.cluster).job_limit }} jobs per user, pending or running.
+# A task reads its line when it starts: do not edit PARAM_FILE while tasks are pending.
 set -euo pipefail
 cd "$(dirname "$0")"
+job_limit={{ drac.cluster(cookiecutter.cluster).job_limit }}
+if ! command -v sbatch >/dev/null 2>&1; then
+  echo "sweep.sh: this submits a job array on the cluster: run it there, in the project folder (no sbatch here)" >&2
+  exit 1
+fi
 params="${1:-sweep.txt}"
 max_running="${2:-4}"
 shift $(($# < 2 ? $# : 2))
@@ -23,4 +30,9 @@ count="$(grep -c -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$params" || true)"
   echo "sweep.sh: $params has no parameter lines" >&2
   exit 1
 }
+queued="$(squeue -h -u "${USER:-$(id -un)}" -r 2>/dev/null | wc -l)" || queued=0 # each array task counts
+if ((queued + count > job_limit)); then
+  echo "sweep.sh: $count tasks and your $queued queued jobs exceed the limit of $job_limit jobs per user; split $params, or wait for jobs to end" >&2
+  exit 1
+fi
 SWEEP_FILE="$(realpath "$params")" exec sbatch --array="1-$count%$max_running" --output=%x-%A_%a.out job.sh "$@"

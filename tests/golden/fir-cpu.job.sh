@@ -88,11 +88,15 @@ fi
 
 # ---- software: the cluster's modules, a venv on each node's local disk ----
 command -v module >/dev/null 2>&1 || die "the 'module' command is missing: submit from a login shell on the cluster"
-module load StdEnv/2023 python/3.12 ||
-  die "could not load StdEnv/2023 python/3.12; run 'module spider python' on a login node"
+module_list="$(scripts/modules.sh)" || die "scripts/modules.sh could not read modules.txt: see the line above"
+mapfile -t modules <<<"$module_list"
+module purge # only the project's modules, not those of the shell that submitted the job
+module load "${modules[@]}" ||
+  die "could not load ${modules[*]} (scripts/modules.sh: StdEnv/2023, python, modules.txt); run 'module spider <name>' on a login node"
 export OMP_NUM_THREADS="$SLURM_CPUS_PER_TASK"
 export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK" # srun does not inherit --cpus-per-task
 export HF_HOME="${HF_HOME:-${SCRATCH:-$HOME/scratch}/huggingface}" # where the login node downloads (scripts/bashrc-snippet.sh)
+export HF_HUB_DISABLE_XET=1                   # the wiki's Huggingface page: hf_xet fails on DRAC's systems
 per_node=(srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --kill-on-bad-exit=1)
 
 run_args=(--job-id "$SLURM_JOB_ID" --restart "${SLURM_RESTART_COUNT:-0}" --nodes "${SLURM_JOB_NODELIST:-}"

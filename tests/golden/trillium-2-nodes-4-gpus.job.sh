@@ -1,14 +1,14 @@
 #!/bin/bash
 # Train my_ml_project on Trillium. Submit from this folder: sbatch job.sh [training flags]
-# The job builds its venv in $SLURM_TMPDIR, stages the dataset there, trains, and saves a
-# checkpoint and requeues itself 300 s before its time limit; the next run resumes.
+# The job uses the venv scripts/setup-cluster.sh made in HOME, stages the dataset in $SLURM_TMPDIR,
+# trains, and saves a checkpoint and requeues itself 300 s before its time limit; the next run resumes.
 #SBATCH --job-name=my_ml_project              # logs and squeue show this name
 #SBATCH --account=def-someuser                # Slurm account (CCDB group name); SBATCH_ACCOUNT overrides it
 #SBATCH --time=24:00:00                       # time limit per run, D-HH:MM:SS (Trillium max 1-00:00:00)
 #SBATCH --nodes=2                             # nodes
 #SBATCH --ntasks-per-node=4                   # one task per GPU
 #SBATCH --cpus-per-task=24                    # cores per task
-## no --mem: Trillium refuses memory requests and gives each GPU or node a fixed share
+## no --mem: Trillium ignores memory requests and gives each GPU or node a fixed share
 #SBATCH --gpus-per-node=h100:4                # NVIDIA H100 SXM 80 GB, per node
 #SBATCH --output=%x-%j.out                    # log: <job name>-<job id>.out in the submit folder
 #SBATCH --open-mode=append                    # a requeued run appends to the same log
@@ -89,14 +89,18 @@ fi
 
 # ---- software: the cluster's modules, a venv on each node's local disk ----
 command -v module >/dev/null 2>&1 || die "the 'module' command is missing: submit from a login shell on the cluster"
-module load StdEnv/2023 python/3.12 ||
-  die "could not load StdEnv/2023 python/3.12; run 'module spider python' on a login node"
+module_list="$(scripts/modules.sh)" || die "scripts/modules.sh could not read modules.txt: see the line above"
+mapfile -t modules <<<"$module_list"
+module purge # only the project's modules, not those of the shell that submitted the job
+module load "${modules[@]}" ||
+  die "could not load ${modules[*]} (scripts/modules.sh: StdEnv/2023, python, modules.txt); run 'module spider <name>' on a login node"
 export OMP_NUM_THREADS="$SLURM_CPUS_PER_TASK"
 export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK" # srun does not inherit --cpus-per-task
 # Trillium's compute nodes have no internet: Hugging Face reads only its cache, W&B writes to disk.
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_EVALUATE_OFFLINE=1
 export WANDB_MODE=offline
 export HF_HOME="${HF_HOME:-${SCRATCH:-$HOME/scratch}/huggingface}" # where the login node downloads (scripts/bashrc-snippet.sh)
+export HF_HUB_DISABLE_XET=1                   # the wiki's Huggingface page: hf_xet fails on DRAC's systems
 per_node=(srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --kill-on-bad-exit=1)
 
 run_args=(--job-id "$SLURM_JOB_ID" --restart "${SLURM_RESTART_COUNT:-0}" --nodes "${SLURM_JOB_NODELIST:-}"

@@ -14,5 +14,5 @@ virtualenv --no-download "$venv" >/dev/null
 "$venv/bin/pip" install --no-index --upgrade pip >/dev/null ||
   fail "pip could not be upgraded from the wheelhouse"
 "$venv/bin/pip" install --no-index -r "$requirements" ||
-  fail "a package of requirements.txt is not in DRAC's wheelhouse for this Python; on a login node run: avail_wheels -r requirements.txt --not-available"
+  fail "a package of requirements.txt is not in DRAC's wheelhouse for this Python; on a login node run: avail_wheels -r requirements.txt --not-available-only"
 echo "build-env.sh: venv ready in $venv"

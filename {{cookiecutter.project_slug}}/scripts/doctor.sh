@@ -4,9 +4,9 @@
 {%- set submit_host = c.gpu_login_host if job.gpu_spec else c.login_host %}
 # Is this project ready for its first job on {{ c.name }}? Run it on a login node, from anywhere:
 #   scripts/doctor.sh
-# It prints one line per check: ✔ ready, ✘ not ready (with the fix on the same line), or
-# "- ... skipped" when the check could not run here (its command is missing, or did not answer).
-# It changes nothing, and exits 0 only when no check failed: then submit with sbatch job.sh.
+# It prints one line per check: ✔ ready, ✘ not ready (with the fix on the same line), ! ready but
+# worth reading, or "- ... skipped" when the check could not run here (its command is missing, or
+# did not answer). It changes nothing, and exits 0 only when no check failed: then sbatch job.sh.
 set -uo pipefail # not -e: every check runs, whatever the ones before found
 cd "$(dirname "$0")/.." || exit 1
 if ((BASH_VERSINFO[0] < 4)); then # macOS's bash 3: not a DRAC login node, and too old for the checks
@@ -19,8 +19,9 @@ readonly cluster_title={{ c.name | shquote }}
 readonly submit_host={{ submit_host | shquote }}
 readonly slug={{ cookiecutter.project_slug | shquote }}
 readonly package={{ cookiecutter.package_name | shquote }}
-readonly modules=({{ job.stdenv | shquote }} {{ job.python_module | shquote }})
+modules=() # what scripts/modules.sh prints: StdEnv, python and modules.txt's, as job.sh loads them
 readonly placeholder_accounts=({% for a in drac.accounts().placeholders %}{{ a | shquote }}{{ " " if not loop.last }}{% endfor %})
+readonly account_suffixes=({% for s in drac.accounts().suffixes %}{{ s | shquote }}{{ " " if not loop.last }}{% endfor %}) # def-prof_gpu is def-prof's
 user="${USER:-$(id -un)}"
 # job.sh's own expressions: its project space and where it looks for the dataset archive
 project_space={{ drac.project_space(cookiecutter) }}
@@ -39,6 +40,7 @@ report() { # STATUS NAME DETAIL [FIX]: one line of the checklist; STATUS is ok, 
       failures=$((failures + 1))
       printf '✘ %s: %s. Fix: %s\n' "$2" "${3%.}" "${4:?report fail needs a fix}"
       ;;
+    warn) printf '! %s: %s. %s\n' "$2" "${3%.}" "${4:?report warn needs advice}" ;;
     *) printf -- '- %s: skipped, %s\n' "$2" "$3" ;;
   esac
 }
@@ -67,13 +69,13 @@ title_of() { # KEY: the cluster's name (fir -> Fir); other names as they are
   esac
 }
 
-cluster_from_host() { # HOST: the DRAC cluster a host name belongs to (narval1.narval... -> narval), or nothing
+cluster_from_host() { # HOST: the DRAC cluster a host name belongs to (narval1.narval... -> narval, trig-login01 -> trillium), or nothing
   local part
   for part in $(tr '.-' '  ' <<<"${1,,}"); do
     part="${part%%[0-9]*}"
     case "$part" in
-{%- for key in drac.clusters() %}
-      {{ key }}) echo {{ key }} && return ;;
+{%- for key, facts in drac.clusters().items() %}
+      {{ ([key] + facts.get("host_names", [])) | join(" | ") }}) echo {{ key }} && return ;;
 {%- endfor %}
     esac
   done
@@ -151,6 +153,17 @@ my_accounts() { # the user's Slurm accounts, one a line, from whichever of sshar
   return 1
 }
 
+group_of() { # ACCOUNT: its group, the bake's rule (rules.account_group): def-prof_gpu -> def-prof
+  local suffix
+  for suffix in "${account_suffixes[@]}"; do
+    if [[ "$1" == *"_$suffix" ]]; then
+      printf '%s\n' "${1%"_$suffix"}"
+      return
+    fi
+  done
+  printf '%s\n' "$1"
+}
+
 check_account_exists() {
   local name="account exists" accounts why
   if [[ -z "$job_account" ]]; then
@@ -167,8 +180,9 @@ check_account_exists() {
     return
   fi
   # DRAC tracks CPU and GPU use apart: def-prof's Slurm accounts are def-prof_cpu and def-prof_gpu
-  accounts="$(printf '%s\n' "$accounts" | tr -d ' |' | sed -e 's/_[cg]pu$//' | awk 'NF && !seen[$0]++')"
-  if grep -qixF -- "$job_account" <<<"$accounts"; then
+  accounts="$(printf '%s\n' "$accounts" | tr -d ' |' | while read -r account; do group_of "$account"; done |
+    awk 'NF && !seen[$0]++')"
+  if grep -qixF -- "$(group_of "$job_account")" <<<"$accounts"; then
     report ok "$name" "$job_account is one of your accounts on $cluster_title"
   elif [[ -z "$accounts" ]]; then
     report fail "$name" "$user has no Slurm account on $cluster_title yet" \
@@ -179,35 +193,39 @@ check_account_exists() {
   fi
 }
 
-check_account_variables() { # sbatch, salloc and srun read these before job.sh's own line
-  local name="account variables" var value unset_vars=() other=()
+check_account_variables() { # a convenience (Running_jobs): sbatch, salloc and srun prefer them to job.sh's line
+  local name="account variables" var value set_vars=() other=()
   for var in SLURM_ACCOUNT SBATCH_ACCOUNT SALLOC_ACCOUNT; do
     value="${!var:-}"
-    if [[ -z "$value" ]]; then
-      unset_vars+=("$var")
-    elif [[ -n "$job_account" && "${value,,}" != "${job_account,,}" ]]; then
+    [[ -n "$value" ]] || continue
+    set_vars+=("$var")
+    if [[ -n "$job_account" && "$(group_of "${value,,}")" != "$(group_of "${job_account,,}")" ]]; then
       other+=("$var=$value")
     fi
   done
-  if [[ -z "${unset_vars[*]:-}${other[*]:-}" ]]; then
-    report ok "$name" "SLURM_ACCOUNT, SBATCH_ACCOUNT and SALLOC_ACCOUNT are ${job_account:-set}"
-    return
+  if [[ -n "${other[*]:-}" ]]; then
+    report warn "$name" "${other[*]} is not job.sh's ${job_account}: it overrides #SBATCH --account in every job you submit, this one too" \
+      "For another project, pass --account=... to sbatch instead; to charge this one, scripts/install-bashrc.sh && source ~/.bashrc (scripts/bashrc-snippet.sh names job.sh's account)"
+  elif [[ -z "${set_vars[*]:-}" ]]; then
+    report ok "$name" "none set: job.sh's #SBATCH --account applies (scripts/install-bashrc.sh sets them for salloc and srun too)"
+  else
+    report ok "$name" "${set_vars[*]} name job.sh's account"
   fi
-  local problem=""
-  [[ -z "${unset_vars[*]:-}" ]] || problem="not set: ${unset_vars[*]}"
-  [[ -z "${other[*]:-}" ]] || problem+="${problem:+; }not job.sh's ${job_account}: ${other[*]} (they override job.sh)"
-  report fail "$name" "$problem" \
-    "scripts/install-bashrc.sh && source ~/.bashrc (scripts/bashrc-snippet.sh must name the account of job.sh: scripts/regenerate.sh account=... writes both)"
 }
 
 # ---- software ----
 
 check_python_module() {
-  local name="python module" version message
+  local name="python module" version message module_list
   if ! have module; then
     report skip "$name" "the module command is missing (Lmod): not a DRAC login shell"
     return
   fi
+  if ! module_list="$(scripts/modules.sh 2>"$tmp/modules.err")"; then
+    report fail "$name" "$(one_line <"$tmp/modules.err")" "fix modules.txt (module names separated by spaces, e.g. gcc arrow), then scripts/doctor.sh again"
+    return
+  fi
+  mapfile -t modules <<<"$module_list"
   if module load "${modules[@]}" >"$tmp/module.out" 2>&1; then
     version="$(python -c 'import platform; print(platform.python_version())' 2>/dev/null)"
     if [[ -n "$version" ]]; then
@@ -224,7 +242,7 @@ check_python_module() {
     [[ -n "$message" ]] || message="$(head -n 2 "$tmp/module.out" | one_line)"
   fi
   report fail "$name" "module load ${modules[*]} failed${message:+: $message}" \
-    "module spider python lists the versions here; choose one: scripts/regenerate.sh python_version=X.Y"
+    "module spider <name> lists the versions here; choose a python: scripts/regenerate.sh python_version=X.Y, or fix modules.txt"
 }
 
 check_wheels() {
@@ -367,8 +385,14 @@ check_project_folder() {
 {%- else %}
   local home
   home="$(cd "$HOME" 2>/dev/null && pwd -P)"
+{%- if c.get("home_submit_refused") %}
+  if [[ -n "$home" && "$here/" == "$home/"* && "$here/" != "$home/projects/"* && "$here/" != "$home/scratch/"* ]]; then
+    report fail "$name" "$PWD is in \$HOME: {{ c.name }} refuses jobs submitted from /home" \
+      "move the project to your folder of the project space and submit from there: mkdir -p $project_space/$user && mv $PWD $project_space/$user/ && cd $project_space/$user/$slug"
+{%- else %}
   if [[ -n "$home" && "$here/" == "$home/"* ]]; then
     report ok "$name" "$PWD is in \$HOME; advised instead: your folder of the project space, $project_space/$user/$slug (some clusters refuse jobs submitted from /home, and home is small)"
+{%- endif %}
   else
     report ok "$name" "$PWD, not in \$HOME"
   fi

@@ -1,11 +1,18 @@
 #!/bin/bash
 # Put scripts/bashrc-snippet.sh into ~/.bashrc between marker lines, once:
-#   scripts/install-bashrc.sh [BASHRC]     (default ~/.bashrc)
+#   scripts/install-bashrc.sh [--yes] [BASHRC]     (default ~/.bashrc)
+# It is for the cluster's ~/.bashrc: elsewhere (no $CC_CLUSTER) it asks before writing ~/.bashrc,
+# and without a terminal it refuses unless --yes (or INSTALL_BASHRC_YES=1) says to go on.
 # Running it again changes nothing, or replaces only the marked block (after a backup).
 # It refuses, and changes nothing, when the markers are broken, when the block holds lines of
 # yours, when your own lines outside the block set these variables, or when the file is read-only.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+yes="${INSTALL_BASHRC_YES:-}"
+if [[ "${1:-}" == "--yes" ]]; then
+  yes=1
+  shift
+fi
 bashrc="${1:-$HOME/.bashrc}"
 snippet="$here/bashrc-snippet.sh"
 export BEGIN="# >>> DRAC Slurm account (cookiecutter-drac-ml) >>>"
@@ -17,6 +24,13 @@ die() {
   echo "install-bashrc.sh: $*; nothing changed" >&2
   exit 1
 }
+
+if [[ -z "${CC_CLUSTER:-}" && -z "${1:-}" && "$yes" != 1 ]]; then
+  echo "install-bashrc.sh: this is for your ~/.bashrc on the cluster (it sets the Slurm account for sbatch), and this does not look like a DRAC cluster (no \$CC_CLUSTER)"
+  [[ -t 0 ]] || die "run it on the cluster, or say to go on: scripts/install-bashrc.sh --yes"
+  read -r -p "Write the block into $bashrc here anyway? [y/N] " answer
+  [[ "$answer" == [yY]* ]] || die "not written"
+fi
 
 # Dotfile managers make ~/.bashrc a symlink: edit the file it points to and keep the link.
 target="$(readlink -f -- "$bashrc")" ||
@@ -142,6 +156,7 @@ fi
 if [[ -e $target ]] && (($(stat -c %h -- "$target") > 1)); then
   # Hard links: a rename would leave the other names with the old text; write in place.
   cat -- "$tmp" >"$target"
+  rm -f -- "$tmp"
 else
   # Rename over the original, so that a reader sees the old file or the new one, never half.
   if [[ -e $target ]]; then

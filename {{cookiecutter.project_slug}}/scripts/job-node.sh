@@ -34,8 +34,8 @@ wait_limit="${ENV_CACHE_WAIT:-1800}" # seconds to wait for another job's build; 
 held_lock=""                          # the lock this process holds, removed however it exits
 trap 'if [[ -n "$held_lock" ]]; then rm -rf "$held_lock"; fi' EXIT
 
-requirements_key() { # what a venv holds, hashed: the Python and requirements.txt
-  { python -c 'import sys; print(sys.version)' && cat requirements.txt; } | sha256sum | cut -c1-16
+requirements_key() { # what a venv holds, hashed: the Python, requirements.txt and the modules
+  { python -c 'import sys; print(sys.version)' && cat requirements.txt && scripts/modules.sh; } | sha256sum | cut -c1-16
 }
 
 env_key() { # where a packed venv can be unpacked too, hashed: the cluster, its CPU type, StdEnv

@@ -17,7 +17,8 @@ if ! command -v module >/dev/null 2>&1; then
   echo "setup-cluster.sh: ERROR: the 'module' command is missing; run this on a {{ drac.cluster(cookiecutter.cluster).name }} login node" >&2
   exit 1
 fi
-module load {{ drac.python().stdenv }} python/{{ cookiecutter.python_version }}
+mapfile -t modules < <(scripts/modules.sh) # StdEnv, python and modules.txt's, as job.sh loads them
+module load "${modules[@]}"
 {%- if drac.cluster(cookiecutter.cluster).job_venv == "home" %}
 scripts/build-env.sh "$venv"
 scripts/job-node.sh record-env "$venv"
