@@ -173,8 +173,8 @@ def check_python_version(value: str) -> list[Problem]:
 # ---- account -----------------------------------------------------------------------------------
 
 # DRAC's Slurm accounts of one group: def-prof_cpu and def-prof_gpu (clusters.json: accounts.suffixes)
-_ACCOUNT = re.compile(r"(?P<prefix>[a-z]+)-(?P<name>[a-z0-9]+(-[a-z0-9]+)*)(_(?P<suffix>%s))?"
-                      % "|".join(map(re.escape, clusters.accounts()["suffixes"])))
+_SUFFIXES = "|".join(map(re.escape, clusters.accounts()["suffixes"]))
+_ACCOUNT = re.compile(rf"(?P<prefix>[a-z]+)-(?P<name>[a-z0-9]+(-[a-z0-9]+)*)(_(?P<suffix>{_SUFFIXES}))?")
 
 
 def account_group(value: str) -> str:

@@ -317,7 +317,8 @@ def test_account_variables_unset_or_different(ready, slurm, standins, tmp_path):
     assert status == "✔" and unset.returncode == 0, unset.stdout
     assert text.startswith("none set: job.sh's #SBATCH --account applies")
 
-    other = run_doctor(slurm, ready, env={"SBATCH_ACCOUNT": "def-someuser"}, path=(standins["wheels"], standins["room"]))
+    other = run_doctor(slurm, ready, env={"SBATCH_ACCOUNT": "def-someuser"},
+                       path=(standins["wheels"], standins["room"]))
     status, text = other.line("account variables")
     assert status == "!" and "account variables" not in other.failed()
     assert text.startswith(f"SBATCH_ACCOUNT=def-someuser is not job.sh's {ACCOUNT}: it overrides #SBATCH --account in "
@@ -343,8 +344,8 @@ def test_a_python_module_that_does_not_load(bakery, slurm, tmp_path, standins):
     # Lmod's own words, on one line
     assert text.startswith('module load StdEnv/2023 python/3.12 failed: The following module(s) are unknown: '
                            '"python/3.12". Fix: ')
-    assert text.endswith("Fix: module spider python lists the versions here; choose one: "
-                         "scripts/regenerate.sh python_version=X.Y")
+    assert text.endswith("Fix: module spider <name> lists the versions here; choose a python: "
+                         "scripts/regenerate.sh python_version=X.Y, or fix modules.txt")
     assert doctor.line("wheels") == ("-", "skipped, it needs the python module (above)")
 
 

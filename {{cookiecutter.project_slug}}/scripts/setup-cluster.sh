@@ -34,4 +34,4 @@ if ((fresh)); then
 fi
 scripts/job-node.sh add-project "$venv" # after the cache: the cached venv is not this project's
 {%- endif %}
-echo "setup-cluster.sh: activate it with: module load {{ drac.python().stdenv }} python/{{ cookiecutter.python_version }} && source $venv/bin/activate"
+echo "setup-cluster.sh: activate it with: module load ${modules[*]} && source $venv/bin/activate"
