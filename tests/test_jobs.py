@@ -49,7 +49,7 @@ def jobs(lab, slurm):
     submitted["e2e-torch"] = lab.submit(p, a, TRAIN)
 
     # The same training twice: once cut by a 1-minute limit, once with time to spare.
-    p, a = lab.project("limited", framework="none", cluster="narval", time="2", **FAST)  # Fir: 5 minutes at least
+    p, a = lab.project("limited", framework="none", cluster="nibi", time="2", **FAST)  # Nibi: 1 minute at least (Fir 5)
     submitted["limited"] = lab.submit(p, a, SLOW)
     p, a = lab.project("reference", framework="none", time="10:00", **FAST)
     submitted["reference"] = lab.submit(p, a, SLOW)
@@ -98,7 +98,7 @@ def jobs(lab, slurm):
     killer.start()
     submitted["killed"].extra["killer"] = killer
 
-    p, a = lab.project("chain", framework="none", cluster="narval", time="2", **FAST)  # Fir: 5 minutes at least
+    p, a = lab.project("chain", framework="none", cluster="nibi", time="2", **FAST)  # Nibi: 1 minute at least (Fir 5)
     make_dataset(p, dataset_path(slurm, a))
     refusing = p.parent / "refusing-bin"
     refusing.mkdir(exist_ok=True)
