@@ -1,7 +1,7 @@
 {%- if cookiecutter.framework == "pytorch" -%}
-"""Any batch: tensors, tuples, lists and dicts of them, nested, moved to the device by one
-function (the same code on a CPU as on a GPU), counted, and trained on through task.py's
-optional batch_loss and batch_metrics."""
+"""Any batch and any step: tensors, tuples, lists and dicts of them, nested, moved to the device
+by one function (the same code on a CPU as on a GPU), counted, and trained on through task.py's
+optional batch_loss and batch_metrics; --accumulate, --clip-grad and --compile."""
 
 from __future__ import annotations
 
@@ -17,11 +17,22 @@ import torch.nn.functional as F  # noqa: E402
 
 from {{ cookiecutter.package_name }} import task  # noqa: E402
 from {{ cookiecutter.package_name }}.engine import DataError  # noqa: E402
-from {{ cookiecutter.package_name }}.engine.trainer import count_samples, to_device  # noqa: E402
+from {{ cookiecutter.package_name }}.engine.trainer import (  # noqa: E402
+    count_samples,
+    split_batch,
+    to_device,
+)
 from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED  # noqa: E402
 
-from helpers import lines_starting, read_metrics  # noqa: E402
-from test_train import run_in_process, signal_after_steps, train_args  # noqa: E402
+from helpers import EXACT, lines_starting, read_metrics  # noqa: E402
+from test_train import (  # noqa: E402
+    TWO_RANKS,
+    finish,
+    run_in_process,
+    signal_after_steps,
+    start_ranks,
+    train_args,
+)
 
 Pair = namedtuple("Pair", ["inputs", "targets"])
 # "meta" holds no data: moving there proves the tensors moved, on a machine with no GPU.
@@ -63,7 +74,12 @@ def test_a_batch_of_another_type_is_refused_naming_it() -> None:
 
 @pytest.mark.parametrize(
     "batch",
-    [torch.zeros(5, 3), (torch.zeros(5, 3), torch.zeros(5)), {"mask": torch.ones(5, 2)}, {"n": "x", "m": [torch.ones(5)]}],
+    [
+        torch.zeros(5, 3),
+        (torch.zeros(5, 3), torch.zeros(5)),
+        {"mask": torch.ones(5, 2)},
+        {"n": "x", "m": [torch.ones(5)]},
+    ],
     ids=["tensor", "pair", "dict", "nested"],
 )
 def test_samples_are_counted_by_the_first_tensor(batch: Any) -> None:
@@ -131,4 +147,100 @@ def test_dict_batches_stop_and_resume_to_the_same_bits(
     assert run_in_process(train_args(data_dir, tmp_path / "stopped")) == 0
     assert lines_starting(capsys.readouterr().out, "resuming from")
     assert numbers(tmp_path / "stopped") == numbers(tmp_path / "whole")
+
+
+def test_a_batch_splits_into_pieces_along_its_samples() -> None:
+    pieces = split_batch(nested_batch(), 3)
+    assert [count_samples(piece) for piece in pieces] == [2, 1, 1]
+    assert [len(piece["pair"].targets) for piece in pieces] == [2, 1, 1]
+    assert all(piece["extra"][1][1] == "a name" for piece in pieces)
+    joined = torch.cat([piece["extra"][1][0] for piece in pieces])
+    assert torch.equal(joined, nested_batch()["extra"][1][0])
+    assert [count_samples(piece) for piece in split_batch(torch.zeros(2, 3), 4)] == [1, 1, 0, 0]
+
+
+def test_accumulated_pieces_train_as_the_whole_batch_does_within_rounding(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    assert run_in_process(train_args(data_dir, tmp_path / "whole")) == 0
+    assert run_in_process(train_args(data_dir, tmp_path / "pieces", "--accumulate", "3")) == 0
+    whole, pieces = numbers(tmp_path / "whole"), numbers(tmp_path / "pieces")
+    assert pieces == pytest.approx(whole, rel=1e-4)
+    assert read_metrics(tmp_path / "pieces")["settings"]["accumulate"] == 3
+
+
+def test_clipping_changes_the_training_and_is_a_run_setting(data_dir: Path, tmp_path: Path) -> None:
+    assert run_in_process(train_args(data_dir, tmp_path / "plain")) == 0
+    assert run_in_process(train_args(data_dir, tmp_path / "clipped", "--clip-grad", "0.01")) == 0
+    clipped = numbers(tmp_path / "clipped")
+    assert clipped["train_loss"] > numbers(tmp_path / "plain")["train_loss"]  # tiny steps
+    assert read_metrics(tmp_path / "clipped")["settings"]["clip_grad"] == 0.01
+
+
+def test_accumulated_clipped_dict_batches_stop_and_resume_to_the_same_bits(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dict_task: None
+) -> None:
+    flags = ("--accumulate", "3", "--clip-grad", "0.5")
+    assert run_in_process(train_args(data_dir, tmp_path / "whole", *flags)) == 0
+    for steps in (1, 5):  # the first step, then mid-epoch
+        with monkeypatch.context() as patch:
+            signal_after_steps(patch, steps, signal.SIGUSR1)
+            code = run_in_process(train_args(data_dir, tmp_path / "stopped", *flags))
+            assert code == EXIT_CHECKPOINTED
+    assert run_in_process(train_args(data_dir, tmp_path / "stopped", *flags)) == 0
+    assert numbers(tmp_path / "stopped") == numbers(tmp_path / "whole")
+
+
+def test_two_ranks_accumulating_stop_and_resume_to_the_same_bits(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    flags = (*TWO_RANKS, *EXACT, "--accumulate", "2", "--clip-grad", "0.5")
+    flags += ("--check-seconds", "0")  # the stop at the next step, not a second later
+    whole = finish(start_ranks(data_dir, tmp_path / "whole", *flags))
+    assert [code for code, _, _ in whole] == [0, 0], whole
+    stopped = finish(start_ranks(data_dir, tmp_path / "stopped", *flags, stop_last_after=9))
+    assert [code for code, _, _ in stopped] == [EXIT_CHECKPOINTED] * 2, stopped
+    resumed = finish(start_ranks(data_dir, tmp_path / "stopped", *flags))
+    assert [code for code, _, _ in resumed] == [0, 0], resumed
+    assert len(lines_starting(resumed[0][1], "resuming from")) == 1
+    assert read_metrics(tmp_path / "stopped") == read_metrics(tmp_path / "whole")
+
+
+@pytest.mark.parametrize(
+    "changed, named",
+    [
+        (("--accumulate", "2"), "--accumulate: 1 in the checkpoint, 2 now"),
+        (("--clip-grad", "1"), "--clip-grad: 0.0 in the checkpoint, 1.0 now"),
+        (("--compile",), "--compile: "),
+    ],
+    ids=["accumulate", "clip-grad", "compile"],
+)
+def test_a_stopped_run_refuses_other_step_settings(
+    data_dir: Path, tmp_path: Path, monkeypatch, capsys, changed: tuple[str, ...], named: str
+) -> None:
+    signal_after_steps(monkeypatch, 2, signal.SIGUSR1)
+    assert run_in_process(train_args(data_dir, tmp_path)) == EXIT_CHECKPOINTED
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert run_in_process(train_args(data_dir, tmp_path, *changed)) == 2
+    (error,) = capsys.readouterr().err.splitlines()
+    assert named in error
+
+
+@pytest.mark.parametrize("flag, value", [("--accumulate", "0"), ("--clip-grad", "-1")])
+def test_a_step_flag_out_of_range_is_one_line(flag: str, value: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_in_process(["--data-dir", "x", "--run-dir", "y", flag, value])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: {value} is below" in capsys.readouterr().err
+
+
+def test_a_compiled_model_trains_as_the_plain_one_within_rounding(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    one_epoch = ("--epochs", "1")
+    assert run_in_process(train_args(data_dir, tmp_path / "plain", *one_epoch)) == 0
+    assert run_in_process(train_args(data_dir, tmp_path / "compiled", *one_epoch, "--compile")) == 0
+    plain, compiled = numbers(tmp_path / "plain"), numbers(tmp_path / "compiled")
+    assert compiled == pytest.approx(plain, rel=1e-4)
 {%- endif %}
