@@ -24,6 +24,7 @@ from {{ cookiecutter.package_name }}.engine.trainer import (  # noqa: E402
 )
 from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED  # noqa: E402
 
+import text_task  # noqa: E402
 from helpers import EXACT, lines_starting, read_metrics  # noqa: E402
 from test_train import (  # noqa: E402
     TWO_RANKS,
@@ -243,4 +244,39 @@ def test_a_compiled_model_trains_as_the_plain_one_within_rounding(
     assert run_in_process(train_args(data_dir, tmp_path / "compiled", *one_epoch, "--compile")) == 0
     plain, compiled = numbers(tmp_path / "plain"), numbers(tmp_path / "compiled")
     assert compiled == pytest.approx(plain, rel=1e-4)
+
+
+# The tiny transformer (text_task): dict batches with an attention mask, its own loss, dropout.
+TEXT_FLAGS = ("--accumulate", "2", "--clip-grad", "1.0", "--lr", "0.05")
+
+
+def test_a_transformer_on_masked_tokens_learns_and_resumes_to_the_same_bits(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text_task.install(monkeypatch)
+    args = (*TEXT_FLAGS, "--epochs", "6")
+    assert run_in_process(train_args(data_dir, tmp_path / "whole", *args)) == 0
+    whole = numbers(tmp_path / "whole")
+    assert whole["val_accuracy"] > 0.6  # better than chance: the mask and the step work
+    for steps in (1, 9):
+        with monkeypatch.context() as patch:
+            signal_after_steps(patch, steps, signal.SIGUSR1)
+            code = run_in_process(train_args(data_dir, tmp_path / "stopped", *args))
+            assert code == EXIT_CHECKPOINTED
+    assert run_in_process(train_args(data_dir, tmp_path / "stopped", *args)) == 0
+    assert numbers(tmp_path / "stopped") == whole
+
+
+def test_a_transformer_on_two_ranks_resumes_to_the_same_bits(data_dir: Path, tmp_path: Path) -> None:
+    flags = (*TWO_RANKS, *EXACT, *TEXT_FLAGS, "--check-seconds", "0")
+    runs = {"whole": [], "stopped": [10], "stopped again": []}
+    for name, stops in runs.items():
+        run_dir = tmp_path / name.split()[0]
+        results = finish(
+            start_ranks(data_dir, run_dir, *flags, task="text_task", stop_last_after=sum(stops))
+        )
+        expected = EXIT_CHECKPOINTED if stops else 0
+        assert [code for code, _, _ in results] == [expected] * 2, results
+    assert numbers(tmp_path / "stopped") == numbers(tmp_path / "whole")
+    assert read_metrics(tmp_path / "stopped")["settings"]["accumulate"] == 2
 {%- endif %}
