@@ -28,7 +28,7 @@ def run_dir(default: str | Path = "runs/local") -> Path:
 
 
 def stop_request() -> StopRequest:
-    """From now on, SIGUSR1 and SIGTERM only set this (``if stop:``) instead of ending the process."""
+    """From now on SIGUSR1 and SIGTERM set this (``if stop:``) instead of ending the process."""
     return StopRequest().install()
 
 
