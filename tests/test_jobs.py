@@ -546,3 +546,63 @@ def test_every_cluster_request_line_matches_its_gpu_type(all_jobs_done, bakery, 
                     if ok:
                         failures.append(f"{name}: accepted by a Slurm with only {other} GPUs")
     assert not failures, "\n".join(failures)
+
+
+# ---- a training loop of the user's own under job.sh (sbatch job.sh -- COMMAND) -------------------
+
+# A plain PyTorch loop that a lab brings, with the lines the README's "Bring your own training
+# script" adds (marked): the run folder, the stop request, the stop marker and its exit code.
+OWN_LOOP = """
+import json, sys, time
+import torch
+from {package}.engine import job  # added
+
+run = job.run_dir()  # added
+stop = job.stop_request()  # added
+checkpoint = run / "checkpoint.pt"
+torch.manual_seed(0)
+model = torch.nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.02)
+step = 0
+if checkpoint.exists():
+    saved = torch.load(checkpoint)
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    step = saved["step"]
+    print(f"my loop: resuming at step {{step}}")
+x = torch.randn(64, 4, generator=torch.Generator().manual_seed(1))
+y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+while step < 100:
+    if stop:  # added
+        torch.save({{"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}}, checkpoint)
+        sys.exit(job.stopped(run, step=step))  # added
+    optimizer.zero_grad()
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    optimizer.step()
+    step += 1
+    time.sleep(1.0)
+(run / "metrics.json").write_text(json.dumps({{"loss": loss.item(), "weights": model.weight.tolist()}}))
+"""
+
+
+def own_loop_project(lab, name: str, time_limit: str) -> tuple[Path, dict]:
+    project, answers = lab.project(name, framework="pytorch", cluster="nibi", time=time_limit, **FAST)  # Nibi: 1 minute at least
+    (project / "my_train.py").write_text(OWN_LOOP.format(package=answers["package_name"]))
+    return project, answers
+
+
+def test_a_loop_of_ones_own_is_requeued_at_the_time_limit_and_finishes_as_uninterrupted(lab, slurm):
+    limited = lab.submit(*own_loop_project(lab, "own limited", "2"), ["--", "python", "my_train.py"])
+    reference = lab.submit(*own_loop_project(lab, "own reference", "10:00"), ["--", "python", "my_train.py"])
+    missing = lab.submit(*own_loop_project(lab, "own missing", "10:00"), ["--", "no-such-trainer", "--x"])
+    result = finished(slurm, limited, timeout=900)
+    log = limited.log_text()
+    assert result["state"] == "COMPLETED", (result, log)
+    assert "time limit in 30 s: asking the training to save a checkpoint" in log
+    assert f"requeueing job {limited.job_id} to resume" in log and "my loop: resuming at step" in log
+    assert finished(slurm, reference)["state"] == "COMPLETED", reference.log_text()
+    assert metrics(lab.results(limited)) == metrics(lab.results(reference))
+    assert finished(slurm, missing)["state"] == "FAILED"
+    (line,) = [line for line in missing.log_text().splitlines() if "command not found" in line]
+    assert "command not found: no-such-trainer (in the project's venv" in line

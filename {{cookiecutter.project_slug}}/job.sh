@@ -5,6 +5,7 @@
 {%- endmacro -%}
 #!/bin/bash
 # Train {{ cookiecutter.package_name }} on {{ c.name }}. Submit from this folder: sbatch job.sh [training flags]
+# or run a command of your own instead (README, "Bring your own training script"): sbatch job.sh -- COMMAND [ARGS]
 {%- if c.job_venv == "home" %}
 # The job uses the venv scripts/setup-cluster.sh made in HOME, stages the dataset in $SLURM_TMPDIR,
 # trains, and saves a checkpoint
@@ -77,6 +78,11 @@ done
 [[ -f "$dataset_archive" ]] ||
   die "dataset archive not found: $dataset_archive; make one with 'python -m $package.make_dataset dataset.tar' and copy it there, or run: DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh"
 train_args=("$@")
+command=() # after --: a command of the user's own, run as its words (never evaluated as code)
+if [[ "${1:-}" == -- ]]; then
+  [[ $# -gt 1 ]] || die "nothing after --: sbatch job.sh -- COMMAND [ARGS], e.g. sbatch job.sh -- python my_train.py"
+  command=("${@:2}") train_args=()
+fi
 resume=(sbatch job.sh)
 if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
   sweep_file="${SWEEP_FILE:-sweep.txt}"
@@ -199,7 +205,11 @@ stopped="$run_dir/stopped.json" # rank 0 writes it once the checkpoint of a stop
 hung="$run_dir/hung.json"       # a rank's watchdog writes it when no step finished for --hang-minutes
 rm -f "$stopped" "$hung"
 log "training; results and checkpoints in $run_dir"
-srun --kill-on-bad-exit=1 scripts/job-node.sh train --run-dir "$run_dir" "${train_args[@]}" &
+if [[ -n "${command[*]}" ]]; then # JOB_RUN_DIR is its run folder, JOB_DATA_DIR its data
+  srun --kill-on-bad-exit=1 scripts/job-node.sh run "${command[@]}" &
+else
+  srun --kill-on-bad-exit=1 scripts/job-node.sh train --run-dir "$run_dir" "${train_args[@]}" &
+fi
 train_pid=$!
 status=0
 wait "$train_pid" || status=$?

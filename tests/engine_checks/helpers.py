@@ -65,8 +65,11 @@ def lines_starting(text: str, prefix: str) -> list[str]:
 
 # Runs the training as train_command does, but raises SIGUSR1 in this process right after its
 # STEPS-th optimisation step: a stop at a known step. Arguments: STEPS, then the training's.
+# With CHECK_TASK, a module beside this one (text_task) first puts its task in place; 0 STEPS: no stop.
 STOP_AFTER = f"""
-import signal, sys
+import importlib, os, signal, sys
+if os.environ.get("CHECK_TASK"):
+    importlib.import_module(os.environ["CHECK_TASK"]).install()
 from {PACKAGE}.engine.trainer import Trainer as Engine
 from {PACKAGE}.train import main
 
@@ -80,7 +83,8 @@ def counted(self, batch):
     return consumed
 
 counted.done = 0
-Engine.train_step = counted
+if steps:
+    Engine.train_step = counted
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -718,13 +718,22 @@ TWO_RANKS = ("--batch-size", "16")
 
 
 def start_ranks(
-    data_dir: Path, run_dir: Path, *extra: str, world: int = 2, stop_last_after: int = 0
+    data_dir: Path,
+    run_dir: Path,
+    *extra: str,
+    world: int = 2,
+    stop_last_after: int = 0,
+    task: str = "",
 ) -> list[subprocess.Popen]:
     """The processes of one job, with the variables srun and job.sh give them. With
-    ``stop_last_after``, the last rank raises SIGUSR1 after that many steps."""
+    ``stop_last_after``, the last rank raises SIGUSR1 after that many steps; with ``task``, each
+    trains that module's task (helpers.STOP_AFTER)."""
     port, processes = str(free_port()), []
+    checks = os.pathsep.join([str(Path(__file__).parent), child_env()["PYTHONPATH"]])
     for rank in range(world):
         env = child_env(
+            CHECK_TASK=task,
+            PYTHONPATH=checks,
             SLURM_PROCID=str(rank),
             SLURM_LOCALID=str(rank),
             SLURM_NTASKS=str(world),
@@ -734,8 +743,9 @@ def start_ranks(
             MASTER_PORT=port,
         )
         command = train_command(data_dir, run_dir, "--epochs", str(EPOCHS), *extra)
-        if stop_last_after and rank == world - 1:
-            command = stop_after(stop_last_after, command)
+        stops = stop_last_after if rank == world - 1 else 0
+        if stops or task:
+            command = stop_after(stops, command)
         processes.append(
             subprocess.Popen(
                 command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

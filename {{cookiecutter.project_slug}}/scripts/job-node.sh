@@ -8,6 +8,7 @@
 #   job-node.sh add-project DIR      make this project's src/ importable in the venv in DIR
 #   job-node.sh stage-data ARCHIVE   extract the dataset archive into $SLURM_TMPDIR/data
 #   job-node.sh train [ARGS...]      run the training in that venv, on that data
+#   job-node.sh run COMMAND [ARGS]   run a command of your own there instead (sbatch job.sh -- ...)
 #
 # The environment cache keeps one archive per cluster, CPU type, Python and requirements.txt in
 #   $ENV_CACHE, by default {{ c.env_cache }}   (ENV_CACHE=off: build every time)
@@ -217,13 +218,19 @@ case "$action" in
     mkdir -p "$SLURM_TMPDIR/data"
     tar -xf "${1:?stage-data needs the archive}" -C "$SLURM_TMPDIR/data"
     ;;
-  train)
+  train | run)
     if [[ "${SLURM_LOCALID:-0}" == 0 && -n "${JOB_RUN_DIR:-}" ]]; then
       monitor "$$" & # one per node; it stops with the training, which keeps this process's id
     fi
     # shellcheck disable=SC1091  # the venv exists only inside the job
     source "$venv/bin/activate"
-    exec python -m {{ cookiecutter.package_name }}.train --data-dir "$SLURM_TMPDIR/data" "$@"
+    if [[ "$action" == train ]]; then
+      exec python -m {{ cookiecutter.package_name }}.train --data-dir "$SLURM_TMPDIR/data" "$@"
+    fi
+    command -v "${1:?run needs a command}" >/dev/null 2>&1 ||
+      fail "command not found: $1 (in the project's venv, from $PWD); e.g. sbatch job.sh -- python my_train.py"
+    export JOB_DATA_DIR="$SLURM_TMPDIR/data"
+    exec "$@"
     ;;
   *)
     echo "job-node.sh: unknown action '$action'" >&2

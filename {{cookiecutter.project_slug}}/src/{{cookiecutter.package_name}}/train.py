@@ -196,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     watchdog = Watchdog(60 * args.hang_minutes, args.run_dir, trainer.rank).start()
     try:
         code = train(args, trainer, checkpointer, progress, stop)
+    except DataError as exc:  # a batch the engine cannot handle: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        trainer.close(clean=False)
+        return EXIT_BAD_INPUT
     except BaseException:
         trainer.close(clean=False)
         raise

@@ -7,6 +7,7 @@ signals.py     Slurm's stop signals, recorded for the loop to act on between two
 files.py       the files of a run folder, each written whole or not at all
 watchdog.py    ends a run whose steps stopped finishing, to be requeued
 tracker.py     the experiment tracker the project was made with
+job.py         for a training script of your own under job.sh: stops, the run folder, requeues
 """
 
 

@@ -1,0 +1,47 @@
+"""engine/job.py: what a training loop of the user's own needs to live under job.sh."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.engine import job
+
+
+def test_the_run_folder_is_job_shs_in_a_job_and_the_default_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JOB_RUN_DIR", raising=False)
+    assert job.run_dir() == Path("runs/local") and (tmp_path / "runs/local").is_dir()
+    monkeypatch.setenv("JOB_RUN_DIR", str(tmp_path / "runs" / "1234"))
+    assert job.run_dir("ignored") == tmp_path / "runs" / "1234"
+    assert (tmp_path / "runs" / "1234").is_dir()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGTERM])
+def test_a_stop_signal_is_recorded_not_fatal(signum: int) -> None:
+    saved = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGTERM)}
+    try:
+        stop = job.stop_request()
+        assert not stop
+        signal.raise_signal(signum)  # would end the process without the request
+        assert stop and stop.name == signal.Signals(signum).name
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
+def test_the_stop_marker_is_rank_0s_and_the_exit_code_asks_for_a_requeue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    assert job.stopped(tmp_path, step=7) == 3
+    assert not (tmp_path / "stopped.json").exists()
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    assert job.stopped(tmp_path, step=7) == job.EXIT_REQUEUE == 3
+    assert json.loads((tmp_path / "stopped.json").read_text()) == {"step": 7}
