@@ -26,16 +26,16 @@ import socket  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from .engine import DataError  # noqa: E402
+from .engine import DataError, job  # noqa: E402
 from .engine.checkpoint import Checkpointer, Progress, Refusal, data_fingerprint  # noqa: E402
-from .engine.files import METRICS_NAME, STOPPED_NAME, write_json  # noqa: E402
+from .engine.files import METRICS_NAME, write_json  # noqa: E402
 from .engine.signals import StopRequest  # noqa: E402
 from .engine.tracker import Tracker  # noqa: E402
 from .engine.watchdog import Watchdog, beat  # noqa: E402
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2  # bad input, or a start refused
-EXIT_CHECKPOINTED = 3  # checkpointed before the time limit: requeue me
+EXIT_CHECKPOINTED = job.EXIT_REQUEUE  # checkpointed before the time limit: requeue me
 RUN_ONLY = "settings a resumed run may change"  # the rest are the run's: they must not change
 
 
@@ -139,8 +139,7 @@ def report_stop(args, trainer, checkpointer: Checkpointer, progress, stop: StopR
     """Every rank is past the save: the checkpoint is complete; rank 0 says so for job.sh."""
     reason = stop.name if stop else "a signal on another rank"
     if trainer.is_main:
-        stopped = {"epoch": progress.epoch, "step": progress.step, "signal": reason}
-        write_json(args.run_dir / STOPPED_NAME, stopped)
+        job.stopped(args.run_dir, epoch=progress.epoch, step=progress.step, signal=reason)
         print(
             f"checkpoint saved: epoch {progress.epoch}, step {progress.step}, "
             f"{checkpointer.path} (on {reason}); exit {EXIT_CHECKPOINTED} to be requeued"

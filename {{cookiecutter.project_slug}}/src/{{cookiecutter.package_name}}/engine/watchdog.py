@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import IO
 
 from .files import write_json
+from .job import EXIT_REQUEUE
 
 # Written by any rank whose watchdog fired: job.sh requeues the job when it finds this file.
 HUNG_NAME = "hung.json"
-EXIT_HUNG = 3  # as a checkpointed stop: requeue me
+EXIT_HUNG = EXIT_REQUEUE  # as a checkpointed stop: requeue me
 BACKSTOP_SECONDS = 60.0  # after the watchdog's deadline, faulthandler's, for a held GIL
 
 _last_beat = time.monotonic()
