@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -155,10 +156,12 @@ def test_a_day_from_the_laptop_authenticates_once(laptop, slurm, sshd, tmp_path)
     out = laptop.ok("submit", "--time=0:10:00", "--", "--epochs", "1")
     job = out.split("submit: job ")[1].split()[0]
     assert f"scripts/cluster logs {job} -f" in out
-    result = slurm.wait(job, timeout=600)
+    followed = follow_the_log(laptop, slurm, job, tmp_path)
+    result = slurm.wait(job, timeout=60)
     log = laptop.ok("logs", job)
     assert result["state"] == "COMPLETED", log
-    assert "job.sh: done" in log
+    first, *_, last = log.splitlines()
+    assert "job.sh: done" in last and followed.startswith(first) and last in followed  # followed start to end
 
     status = laptop.ok("status")
     [line] = [line for line in status.splitlines() if line.startswith(job + " ")]
@@ -186,6 +189,25 @@ def test_a_day_from_the_laptop_authenticates_once(laptop, slurm, sshd, tmp_path)
     assert "cancelled" in laptop.ok("cancel", job2)
 
     assert authentications(sshd) - before == 1
+
+
+def follow_the_log(laptop, slurm, job: str, tmp_path: Path) -> str:
+    """`logs JOB -f` from before the job starts: its first line comes while the job is still in the
+    queue, and the command ends by itself once the job has ended."""
+    follow = subprocess.Popen([sys.executable, "scripts/cluster", "logs", job, "-f"], cwd=laptop.project,
+                              env=laptop.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(600, follow.kill)  # a hung follow fails the test instead of hanging it
+    watchdog.start()
+    try:
+        first = follow.stdout.readline()  # blocks until the job has started and written its log
+        queued = slurm.run(["squeue", "-h", "-j", job, "-o", "%T"], cwd=tmp_path, check=False).strip()
+        rest, err = follow.communicate()
+    finally:
+        watchdog.cancel()
+    print(first + rest + err)
+    assert follow.returncode == 0 and first.strip() and queued in ("RUNNING", "COMPLETING"), (queued, err)
+    assert rest.endswith(f"logs: job {job} has ended; scripts/cluster status says how\n")
+    return first + rest
 
 
 def test_an_unreachable_host_is_one_line(laptop, sshd, tmp_path):
@@ -268,6 +290,7 @@ def test_another_projects_job_is_refused(laptop, slurm, tmp_path):
         assert "is not this project's" in laptop.refused("cancel", job)
         assert job in slurm.run(["squeue", "-h", "-o", "%i"], cwd=tmp_path)  # still there
         assert "no log of job" in laptop.refused("logs", job)
+        assert "no log of job" in laptop.refused("logs", job, "-f")
     finally:
         slurm.run(["scancel", job], cwd=tmp_path)
 
@@ -328,15 +351,21 @@ def test_the_script_knows_where_the_cluster_wants_things(bakery, answers, host, 
 
 def test_native_windows_is_told_to_use_wsl(bakery, monkeypatch, capsys):
     found = script_of(bakery.bake(project_name="p", framework="none", cluster="narval", account="def-lab"))
+    capsys.readouterr()  # the bake's own warnings
     monkeypatch.setattr(os, "name", "nt")
-    assert found["main"](["login"]) == 1
-    assert capsys.readouterr().err == ("scripts/cluster login: native Windows OpenSSH cannot keep a connection "
-                                       "open (ControlMaster): run this in WSL\n")
+    code = found["main"](["login"])
+    monkeypatch.undo()  # pytest itself needs the real os.name to report a failure
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "scripts/cluster login: native Windows ssh cannot keep a connection open: run this in WSL\n")
 
 
 def test_usage_lists_the_subcommands(bakery):
+    """Run as a student types it: its first line starts `python3 -IS` (this Python, first on PATH)."""
     project = bakery.bake(project_name="p", framework="none", cluster="narval", account="def-lab")
-    result = subprocess.run([sys.executable, "scripts/cluster"], cwd=project, capture_output=True, text=True)
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    result = subprocess.run(["scripts/cluster"], cwd=project, capture_output=True, text=True,
+                            env=dict(os.environ, PATH=path))
     assert result.returncode == 2
     for command in ("login", "push", "setup", "data push ARCHIVE", "submit", "status", "logs JOB", "fetch",
                     "cancel JOB"):
