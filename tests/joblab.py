@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import recipes
 from tests.bakery import answers, resolve
 
 ACCOUNT = "def-testlab"
@@ -84,7 +85,8 @@ class Lab:
 def lab(slurm, bakery, tmp_path_factory):
     lab = Lab(slurm, bakery, tmp_path_factory.mktemp("clones"))
     wheel_reqs = tmp_path_factory.mktemp("reqs") / "extra.txt"
-    wheel_reqs.write_text("pip\n")
+    # and the recipes' Lightning and Transformers (tests/recipes.py), never in a default requirements.txt
+    wheel_reqs.write_text("pip\n" + "".join(recipes.REQUIREMENTS.values()))
     none, _ = lab.project("wheel none", framework="none", **FAST)
     torch_, _ = lab.project("wheel torch", framework="pytorch", **FAST)
     slurm.wheelhouse(none / "requirements.txt", torch_ / "requirements.txt", wheel_reqs)

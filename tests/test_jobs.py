@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from drac_template import clusters, plan
+from tests import recipes
 from tests.bakery import resolve
 from tests.joblab import ACCOUNT, FAST, SLOW, Lab, Submitted, dataset_path, finished, make_dataset, metrics, when
 
@@ -81,6 +82,13 @@ def jobs(lab, slurm):
     submitted["sweep"] = Submitted(p, array_id, p / f"{a['project_slug']}-{array_id}_1.out", a)
     submitted["sweep"].extra["shown"] = slurm.run(["scontrol", "show", "job", array_id], cwd=p)
 
+    p, a = lab.project("sweep command", framework="none", **FAST)
+    make_dataset(p, dataset_path(slurm, a))
+    (p / "show_args.py").write_text(SHOW_ARGS)
+    out = slurm.run(["./sweep.sh", "sweep.txt", "2", "--", "--", "python", "show_args.py", "--fixed", "1"], cwd=p)
+    array_id = re.search(r"Submitted batch job (\d+)", out).group(1)
+    submitted["sweep-command"] = Submitted(p, array_id, p / f"{a['project_slug']}-{array_id}_1.out", a)
+
     gpu_stand_in = p.parent / "stand-in-bin"
     gpu_stand_in.mkdir(exist_ok=True)
     nvidia_smi = gpu_stand_in / "nvidia-smi"  # what the real one prints for this query, one line per GPU
@@ -126,9 +134,15 @@ def jobs(lab, slurm):
     submitted["missing-wheel"] = lab.submit(p, a, TRAIN)
     p, a = lab.project("placeholder", framework="none", **{**FAST, "account": "def-someuser"})
     submitted["placeholder"] = lab.submit(p, a, TRAIN)
+    submit_recipes(lab, slurm, submitted)
     return submitted
 
 
+# A command of one's own in a sweep: it writes the words it was given into its run folder.
+SHOW_ARGS = """import json, os, sys
+from pathlib import Path
+Path(os.environ["JOB_RUN_DIR"], "args.json").write_text(json.dumps(sys.argv[1:]))
+"""
 KILLED = ["--epochs", SLOW[1], "--step-seconds", "0.3"]
 # A cluster whose compute nodes may not ask the controller for a requeue (Trillium may be one):
 # scontrol refuses it, as it refuses any command it cannot send, and runs every other command.
@@ -448,6 +462,17 @@ def test_sweep_runs_each_line_with_its_own_output_and_folder(jobs, lab, slurm):
     assert "ArrayTaskThrottle=2" in sub.extra["shown"], "the throttle (%2), as scontrol showed it at submission"
 
 
+def test_a_sweep_of_ones_own_command_gives_it_each_line(jobs, lab, slurm):
+    """./sweep.sh sweep.txt 2 -- -- COMMAND: each task runs the command with its line's words after it."""
+    sub = jobs["sweep-command"]
+    result = finished(slurm, sub)
+    assert result["state"] == "COMPLETED", result
+    lines = [line for line in (sub.project / "sweep.txt").read_text().splitlines() if line and line[0] != "#"]
+    for task, line in enumerate(lines, start=1):
+        args = json.loads((lab.results(sub, f"{sub.job_id}_{task}") / "args.json").read_text())
+        assert args == ["--fixed", "1", *line.split()]
+
+
 # ---- 4. more than one node -------------------------------------------------------------------------------
 
 
@@ -517,6 +542,7 @@ GPU_CONFIGS = gpu_configs()
 
 @pytest.fixture(scope="module")
 def all_jobs_done(jobs, slurm):
+    jobs["own-reference"].extra["submitter"].join(timeout=900)
     for sub in jobs.values():
         slurm.wait(sub.job_id, timeout=900)
 
@@ -548,62 +574,83 @@ def test_every_cluster_request_line_matches_its_gpu_type(all_jobs_done, bakery, 
     assert not failures, "\n".join(failures)
 
 
-# ---- a training loop of the user's own under job.sh (sbatch job.sh -- COMMAND) -------------------
+# ---- training scripts of one's own under job.sh (sbatch job.sh -- COMMAND): the README's recipes ---
 
-# A plain PyTorch loop that a lab brings, with the lines the README's "Bring your own training
-# script" adds (marked): the run folder, the stop request, the stop marker and its exit code.
-OWN_LOOP = """
-import json, sys, time
-import torch
-from {package}.engine import job  # added
-
-run = job.run_dir()  # added
-stop = job.stop_request()  # added
-checkpoint = run / "checkpoint.pt"
-torch.manual_seed(0)
-model = torch.nn.Linear(4, 1)
-optimizer = torch.optim.SGD(model.parameters(), lr=0.02)
-step = 0
-if checkpoint.exists():
-    saved = torch.load(checkpoint)
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    step = saved["step"]
-    print(f"my loop: resuming at step {{step}}")
-x = torch.randn(64, 4, generator=torch.Generator().manual_seed(1))
-y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
-while step < 100:
-    if stop:  # added
-        torch.save({{"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}}, checkpoint)
-        sys.exit(job.stopped(run, step=step))  # added
-    optimizer.zero_grad()
-    loss = ((model(x) - y) ** 2).mean()
-    loss.backward()
-    optimizer.step()
-    step += 1
-    time.sleep(1.0)
-(run / "metrics.json").write_text(json.dumps({{"loss": loss.item(), "weights": model.weight.tolist()}}))
-"""
+RECIPES = recipes.SCRIPTS
+# What each recipe's run prints when it starts again from the checkpoint of a stop
+RESUMED = {"own": "my loop: resuming at step", "lightning": "Restoring states from the checkpoint path at",
+           "transformers": "my trainer: checkpoints ['checkpoint-"}
+RUN_SCRIPT = ["--", "python", "my_train.py"]
 
 
-def own_loop_project(lab, name: str, time_limit: str) -> tuple[Path, dict]:
+def recipe_project(lab, name: str, kind: str, time_limit: str) -> tuple[Path, dict]:
+    """A project running RECIPES[name] as my_train.py; every recipe's project has the same
+    requirements.txt (torch, Lightning, Transformers), so that their jobs build one venv."""
     # Nibi: a minute at least, so the 2-minute job is accepted (Fir, Narval: 5)
-    project, answers = lab.project(name, framework="pytorch", cluster="nibi", time=time_limit, **FAST)
-    (project / "my_train.py").write_text(OWN_LOOP.format(package=answers["package_name"]))
+    project, answers = lab.project(f"{name} {kind}", framework="pytorch", cluster="nibi", time=time_limit, **FAST)
+    with (project / "requirements.txt").open("a") as reqs:
+        reqs.write("".join(recipes.REQUIREMENTS.values()))
+    (project / "my_train.py").write_text(RECIPES[name].format(package=answers["package_name"]))
     return project, answers
 
 
-def test_a_loop_of_ones_own_is_requeued_at_the_time_limit_and_finishes_as_uninterrupted(lab, slurm):
-    limited = lab.submit(*own_loop_project(lab, "own limited", "2"), ["--", "python", "my_train.py"])
-    reference = lab.submit(*own_loop_project(lab, "own reference", "10:00"), ["--", "python", "my_train.py"])
-    missing = lab.submit(*own_loop_project(lab, "own missing", "10:00"), ["--", "no-such-trainer", "--x"])
+def submit_recipes(lab, slurm, submitted: dict[str, Submitted]) -> None:
+    """Each recipe twice, the same training: uninterrupted (10 minutes), and cut by a 2-minute limit.
+    The cut ones are submitted once the first job has cached the venv they all share, so that their
+    limit comes while they train, not while another job builds the venv."""
+    references = [lab.submit(*recipe_project(lab, name, "reference", "10:00"), RUN_SCRIPT) for name in RECIPES]
+    submitted.update({f"{name}-reference": sub for name, sub in zip(RECIPES, references, strict=True)})
+    limited = {name: recipe_project(lab, name, "limited", "2") for name in RECIPES}
+    for project, answers in limited.values():
+        make_dataset(project, dataset_path(slurm, answers))
+
+    def submit_limited() -> None:
+        when(lambda: any("venv ready on every node" in s.log_text() for s in references), timeout=900)
+        for name, (project, answers) in limited.items():
+            submitted[f"{name}-limited"] = lab.submit(project, answers, RUN_SCRIPT)
+
+    submitter = threading.Thread(target=submit_limited)
+    submitter.start()
+    for name in RECIPES:
+        submitted[f"{name}-reference"].extra["submitter"] = submitter
+
+    p, a = lab.project("missing module", framework="none", **FAST)
+    (p / "my_train.py").write_text("import lightning  # not in this project's requirements.txt\n")
+    submitted["missing-module"] = lab.submit(p, a, RUN_SCRIPT)
+    p, a = lab.project("command not found", framework="none", **FAST)
+    submitted["command-not-found"] = lab.submit(p, a, ["--", "no-such-trainer", "--x"])
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_a_recipe_is_requeued_at_the_time_limit_and_finishes_as_uninterrupted(name, jobs, lab, slurm):
+    """The README's recipes (a loop of one's own, Lightning, Transformers' Trainer) under job.sh:
+    warned, saved, requeued, resumed, and ending with the numbers of an uninterrupted run."""
+    reference = jobs[f"{name}-reference"]
+    reference.extra["submitter"].join(timeout=900)
+    limited = jobs[f"{name}-limited"]
     result = finished(slurm, limited, timeout=900)
     log = limited.log_text()
     assert result["state"] == "COMPLETED", (result, log)
     assert "time limit in 30 s: asking the training to save a checkpoint" in log
-    assert f"requeueing job {limited.job_id} to resume" in log and "my loop: resuming at step" in log
+    assert f"requeueing job {limited.job_id} to resume" in log and RESUMED[name] in log, log
+    assert "Traceback" not in log and "ERROR" not in log, log
     assert finished(slurm, reference)["state"] == "COMPLETED", reference.log_text()
     assert metrics(lab.results(limited)) == metrics(lab.results(reference))
-    assert finished(slurm, missing)["state"] == "FAILED"
-    (line,) = [line for line in missing.log_text().splitlines() if "command not found" in line]
-    assert "command not found: no-such-trainer (in the project's venv" in line
+
+
+@pytest.mark.parametrize(
+    "name, line",
+    [
+        ("command-not-found", "job-node.sh: ERROR: command not found: no-such-trainer (in the project's venv"),
+        ("missing-module", "job.sh: ERROR: no module named 'lightning' in the venv: add its package to "
+                           "requirements.txt (DRAC's wheel installs with: pip install --no-index lightning), then "
+                           "resume with: RUN_ID="),
+    ],
+)
+def test_a_command_that_cannot_run_fails_with_one_clear_line(name, line, jobs, slurm):
+    sub = jobs[name]
+    result = finished(slurm, sub)
+    log = sub.log_text()
+    assert result["state"] == "FAILED", (result, log)
+    assert len([entry for entry in log.splitlines() if line in entry]) == 1, log
+    assert "requeueing" not in log

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from drac_template import clusters, plan
+from tests import recipes
 from tests.bakery import CONTEXT, answers, config_id
 
 CLUSTERS: list[str] = CONTEXT["cluster"]
@@ -487,3 +488,22 @@ def test_cluster_specific_advice(bakery, cluster, words):
         assert word in text, word
     if cluster != "trillium":
         assert "debugjob" not in text and "trisetup" not in text
+
+
+# ---- your own training script ----------------------------------------------------------------------
+
+RECIPE_ROWS = {"own": "a PyTorch loop of your own", "lightning": "PyTorch Lightning",
+               "transformers": "Hugging Face Transformers' `Trainer`"}
+
+
+@pytest.mark.parametrize("recipe", list(recipes.SCRIPTS))
+def test_each_recipe_shows_the_lines_its_tested_script_adds_and_counts_them(bakery, recipe):
+    """The scripts tests/test_jobs.py submits mark what they add (``# added``): the README's recipe
+    shows every one of those lines, and its table says how many there are."""
+    project = bakery.bake(cluster="fir")
+    text = read(project)
+    section = text[text.index("## Bring your own training script"):text.index("## What this template could not")]
+    shown = {line.split("  #")[0].strip() for block in code_blocks(section, "python") for line in block.splitlines()}
+    added = recipes.added_lines(recipes.SCRIPTS[recipe].format(package=answers(project)["package_name"]))
+    assert [line for line in added if line not in shown] == []
+    assert re.search(rf"^\| {re.escape(RECIPE_ROWS[recipe])} \| {len(added)}\b", section, re.M), section

@@ -1,6 +1,8 @@
 #!/bin/bash
 # A job array: one task per parameter line, at most MAX_RUNNING at once.
 #   ./sweep.sh [PARAM_FILE] [MAX_RUNNING] [-- TRAINING FLAGS FOR EVERY TASK]
+#   ./sweep.sh sweep.txt 4 -- -- python my_train.py    your own command (job.sh -- COMMAND): each
+#                                                      task adds its line's words to it
 # Each non-empty, non-# line of PARAM_FILE (default sweep.txt) holds training flags for one
 # task. Task N logs to {{ cookiecutter.project_slug }}-<array id>_N.out and writes its checkpoint and metrics to
 # its own folder, $SCRATCH/{{ cookiecutter.project_slug }}/runs/<array id>_N.

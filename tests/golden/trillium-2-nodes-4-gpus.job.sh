@@ -34,7 +34,7 @@ run_dir="$results_root/runs/$run_id"
 
 run_start="$(date +%s.%N)"
 max_stalls="${MAX_REQUEUES_WITHOUT_PROGRESS:-3}" # requeues in a row that saved no new step
-checkpoint_mark() { stat -c %Y "$run_dir"/checkpoint.* 2>/dev/null | sort -n | tail -n 1 || true; } # the newest one's time
+checkpoint_mark() { stat -c %Y "$run_dir"/checkpoint[.-]* 2>/dev/null | sort -n | tail -n 1 || true; } # the newest one's time
 start_mark="$(checkpoint_mark)"
 
 log() { printf '%s job.sh: %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -72,7 +72,7 @@ if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
   line="$(awk -v n="$SLURM_ARRAY_TASK_ID" '/^[[:space:]]*(#|$)/ { next } ++i == n { print; exit }' "$sweep_file")"
   [[ -n "$line" ]] || die "$sweep_file has no parameter line $SLURM_ARRAY_TASK_ID"
   read -r -a sweep_args <<<"$line" # words, never evaluated as code
-  train_args+=("${sweep_args[@]}")
+  if [[ -n "${command[*]}" ]]; then command+=("${sweep_args[@]}"); else train_args+=("${sweep_args[@]}"); fi
   resume=(SWEEP_FILE="$sweep_file" sbatch --array="$SLURM_ARRAY_TASK_ID" job.sh)
   log "sweep task $SLURM_ARRAY_TASK_ID: $line"
 fi
@@ -176,6 +176,12 @@ stopped="$run_dir/stopped.json" # rank 0 writes it once the checkpoint of a stop
 hung="$run_dir/hung.json"       # a rank's watchdog writes it when no step finished for --hang-minutes
 rm -f "$stopped" "$hung"
 log "training; results and checkpoints in $run_dir"
+log_start="$(stat -L -c %s /proc/$$/fd/1 2>/dev/null || echo 0)" # this job's log: what the training prints
+missing_module() { # the module a Python traceback of this run named missing, if any
+  if [[ -f /proc/$$/fd/1 ]]; then
+    tail -c "+$((log_start + 1))" /proc/$$/fd/1 | sed -n "s/^ModuleNotFoundError: No module named '\([^'.]*\).*/\1/p" | tail -n 1
+  fi
+}
 if [[ -n "${command[*]}" ]]; then # JOB_RUN_DIR is its run folder, JOB_DATA_DIR its data
   srun --kill-on-bad-exit=1 scripts/job-node.sh run "${command[@]}" &
 else
@@ -204,5 +210,7 @@ elif [[ "$status" -eq 2 ]]; then # bad input, or a run folder of other settings:
   die "training refused to start (exit 2): the error above says why and how to go on; nothing was trained"
 else
   report failed
+  module="$(missing_module)"
+  [[ -z "$module" ]] || die "no module named '$module' in the venv: add its package to requirements.txt (DRAC's wheel installs with: pip install --no-index $module), then resume with: $(printf '%q ' "${resume[@]}")"
   die "training exited with status $status (see the lines above); after a fix, resume from its last checkpoint with: $(printf '%q ' "${resume[@]}")"
 fi

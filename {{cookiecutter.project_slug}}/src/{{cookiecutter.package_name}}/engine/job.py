@@ -10,6 +10,7 @@ the engine does with Slurm's stop signals, in three calls.
 
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,12 @@ def run_dir(default: str | Path = "runs/local") -> Path:
 
 
 def stop_request() -> StopRequest:
-    """From now on SIGUSR1 and SIGTERM set this (``if stop:``) instead of ending the process."""
-    return StopRequest().install()
+    """From now on SIGUSR1 and SIGTERM set this (``if stop:``) instead of ending the process, and
+    once the script exits they are ignored: Python would put back their fatal default as it ends,
+    and a warning that comes just as the training ends would kill it (a failure, not a done run)."""
+    request = StopRequest().install()
+    atexit.register(request.ignore)
+    return request
 
 
 def stopped(run: Path, **details: Any) -> int:
