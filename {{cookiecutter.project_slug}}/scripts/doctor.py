@@ -4,9 +4,10 @@
 #!/usr/bin/env python3
 """Is this project ready for its first job on {{ c.name }}? Run scripts/doctor.sh on a login node.
 
-One line per check: ✔ ready, ✘ not ready (with its fix), ! ready but worth reading, or - skipped
-(its command is missing here, or did not answer). It changes nothing, and exits 0 only when no
-check failed: then sbatch job.sh. Standard library only: it runs before any module or venv.
+Each check returns ("✔", what is ready), ("✘", what is not ready. Fix: how), ("!", what is worth
+reading, with advice) or ("-", why it was skipped: its command is missing here, or did not answer).
+It changes nothing, and exits 0 only when no check failed: then sbatch job.sh. Standard library
+only: it runs with the login node's python3, before any module or venv.
 """
 
 import os
@@ -41,9 +42,6 @@ AGAIN = "then scripts/doctor.sh again"
 NEW_ACCOUNT = "scripts/install-bashrc.sh && source ~/.bashrc"  # after regenerate.sh account=...
 QUOTA_LIMIT = 90  # percent of the space or of the files
 UNITS = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}  # diskusage_report's kB, MB, ...
-
-# Each check returns ("✔", what is ready), ("✘", what is not ready. Fix: how), ("!", what is
-# worth reading, with advice) or ("-", why it was skipped).
 
 
 def run(*command):
@@ -100,19 +98,10 @@ def check_cluster():
 
 
 def read_job_account():
-    """job.sh's #SBATCH --account (or -A) among the lines sbatch reads, before the first command."""
-    for line in Path("job.sh").read_text(errors="replace").splitlines():
-        words = line.split()
-        if words and not words[0].startswith("#"):
-            break
-        for i, word in enumerate(words[1:] if words[:1] == ["#SBATCH"] else [], start=1):
-            if word.startswith("#"):
-                break
-            if word.startswith("--account="):
-                return word[len("--account=") :]
-            if word in ("--account", "-A") and i + 1 < len(words):
-                return words[i + 1]
-    return ""
+    """job.sh's #SBATCH --account (or -A), among the lines sbatch reads: above the first command."""
+    header = re.match(r"([ \t]*(#.*)?\n)*", Path("job.sh").read_text(errors="replace")).group()
+    found = re.search(r"^#SBATCH\s+(--account[= ]\s*|-A\s*)(\S+)", header, re.M)
+    return found.group(2) if found else ""
 
 
 def check_account_line(account):
@@ -132,29 +121,23 @@ def check_account_line(account):
     return "✔", account
 
 
-def my_groups():
-    """The groups of the user's Slurm accounts, from sshare or sacctmgr; (None, errors): neither."""
-    errors = ""
-    for command in (
-        ["sshare", "-U", "-u", USER, "--noheader", "--parsable2", "--format=Account"],
-        ["sacctmgr", "-nP", "show", "associations", "where", f"user={USER}", "format=Account"],
-    ):
-        if shutil.which(command[0]):
-            status, out, err = run(*command)
-            # sacctmgr answers only with an accounting database: then no line means no account
-            if status == 0 and (out.strip() or command[0] == "sacctmgr"):
-                # DRAC tracks CPU and GPU use apart: def-prof's are def-prof_cpu and def-prof_gpu
-                return list(dict.fromkeys(group_of(name.strip("|")) for name in out.split())), ""
-            errors += err
-    return None, errors
-
-
 def check_account_exists(account):
     if not account:
         return "-", "job.sh names no account"
     if not shutil.which("sshare") and not shutil.which("sacctmgr"):
         return "-", "neither sshare nor sacctmgr is installed here"
-    groups, errors = my_groups()
+    groups, errors = None, ""  # the groups of the user's Slurm accounts, from sshare or sacctmgr
+    for command in (
+        ["sshare", "-U", "-u", USER, "--noheader", "--parsable2", "--format=Account"],
+        ["sacctmgr", "-nP", "show", "associations", "where", f"user={USER}", "format=Account"],
+    ):
+        if groups is None and shutil.which(command[0]):
+            status, out, err = run(*command)
+            # sacctmgr answers only with an accounting database: then no line means no account
+            if status == 0 and (out.strip() or command[0] == "sacctmgr"):
+                # DRAC tracks CPU and GPU use apart: def-prof's are def-prof_cpu and def-prof_gpu
+                groups = list(dict.fromkeys(group_of(name.strip("|")) for name in out.split()))
+            errors += err
     if groups is None:
         return "-", f"neither sshare nor sacctmgr answered ({one_line(errors)})"
     if group_of(account).lower() in [group.lower() for group in groups]:
