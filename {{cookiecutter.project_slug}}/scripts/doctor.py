@@ -32,7 +32,7 @@ SUBMIT_NOTE = ""  # GPU and CPU jobs are submitted from the same login nodes
 {%- endif %}
 SLUG = {{ cookiecutter.project_slug | tojson }}
 PACKAGE = {{ cookiecutter.package_name | tojson }}
-PLACEHOLDER_ACCOUNTS = {{ drac.accounts().placeholders | tojson }}
+PLACEHOLDER_ACCOUNTS = {{ drac.accounts().placeholders | tojson }}  # = job.sh's placeholder_accounts=
 ACCOUNT_SUFFIXES = {{ drac.accounts().suffixes | tojson }}  # def-prof_gpu is def-prof's
 USER = os.environ.get("USER") or subprocess.getoutput("id -un")
 # where job.sh looks for the dataset archive: in its project space
