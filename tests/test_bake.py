@@ -340,7 +340,7 @@ def test_one_list_of_modules_for_the_job_the_venv_the_cache_and_the_doctor(baker
     listed = subprocess.run([str(modules)], capture_output=True, text=True, check=True).stdout.split()
     assert listed == ["StdEnv/2023", "python/3.13"]
     # every part that loads modules reads them from scripts/modules.sh; none names python itself
-    for rel in ("job.sh", "scripts/setup-cluster.sh", "scripts/doctor.sh", "scripts/job-node.sh"):
+    for rel in ("job.sh", "scripts/setup-cluster.sh", "scripts/doctor.py", "scripts/job-node.sh"):
         text = (project / rel).read_text()
         assert "scripts/modules.sh" in text, rel
         assert not re.search(r"^\s*module load [^\"]*python/", text, re.M), rel

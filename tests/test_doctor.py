@@ -1,4 +1,4 @@
-"""scripts/doctor.sh on the local Slurm: real sbatch --test-only, sshare/sacctmgr, Lmod and wheelhouse.
+"""scripts/doctor.sh (doctor.py) on the local Slurm: real sbatch --test-only, sshare/sacctmgr, Lmod and wheelhouse.
 
 Only DRAC's own tools that the test cluster lacks are stood in for, with scripts on PATH that print
 what the DRAC wiki shows: ``avail_wheels`` (the Python page, "Available wheels": a table of name,
@@ -472,9 +472,11 @@ def test_trillium_needs_scratch_and_the_login_node_venv(bakery, slurm, standins,
 
 
 def test_the_doctor_runs_no_value_as_code(ready):
-    doctor = ready / "scripts" / "doctor.sh"
-    assert doctor.stat().st_mode & 0o111
-    assert not re.search(r"^\s*(eval|source|\.)\s", doctor.read_text(), re.M)
+    wrapper = ready / "scripts" / "doctor.sh"
+    assert wrapper.stat().st_mode & 0o111
+    assert not re.search(r"^\s*(eval|source|\.)\s", wrapper.read_text(), re.M)
+    doctor = (ready / "scripts" / "doctor.py").read_text()
+    assert not re.search(r"\b(eval|exec)\(|shell=True|os\.system", doctor)
 
 
 SSHARE = """#!/bin/sh
@@ -522,10 +524,9 @@ def test_killarney_fails_a_project_in_home_with_the_fix(bakery, slurm, standins)
                                            ("narval1.narval.calcul.quebec", "narval"), ("login1.example.org", "")])
 def test_login_nodes_are_recognised_by_their_host_names(ready, host, cluster):
     """Without $CC_CLUSTER, Trillium's login nodes are tri-login* and trig-login* (issue 18, item 22)."""
-    text = (ready / "scripts" / "doctor.sh").read_text()
-    function = re.search(r"^cluster_from_host\(\) \{.*?^\}\n", text, re.S | re.M).group(0)
-    done = subprocess.run(["bash", "-c", f"{function}\ncluster_from_host \"$1\"", "-", host], capture_output=True,
-                          text=True, check=True)
+    code = "import runpy, sys; print(runpy.run_path(sys.argv[1])['cluster_from_host'](sys.argv[2]))"
+    done = subprocess.run([sys.executable, "-c", code, str(ready / "scripts" / "doctor.py"), host],
+                          capture_output=True, text=True, check=True)
     assert done.stdout.strip() == cluster
 
 

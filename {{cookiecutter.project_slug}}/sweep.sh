@@ -11,30 +11,22 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 job_limit={{ drac.cluster(cookiecutter.cluster).job_limit }}
-if ! command -v sbatch >/dev/null 2>&1; then
-  echo "sweep.sh: this submits a job array on the cluster: run it there, in the project folder (no sbatch here)" >&2
+die() {
+  echo "sweep.sh: $*" >&2
   exit 1
-fi
+}
+command -v sbatch >/dev/null 2>&1 ||
+  die "this submits a job array on the cluster: run it there, in the project folder (no sbatch here)"
 params="${1:-sweep.txt}"
 max_running="${2:-4}"
 shift $(($# < 2 ? $# : 2))
 [[ "${1:-}" == "--" ]] && shift
-[[ -f "$params" ]] || {
-  echo "sweep.sh: parameter file not found: $params" >&2
-  exit 1
-}
-[[ "$max_running" =~ ^[1-9][0-9]*$ ]] || {
-  echo "sweep.sh: MAX_RUNNING '$max_running': expected a whole number, at least 1; e.g. 4" >&2
-  exit 1
-}
+[[ -f "$params" ]] || die "parameter file not found: $params"
+[[ "$max_running" =~ ^[1-9][0-9]*$ ]] || die "MAX_RUNNING '$max_running': expected a whole number, at least 1; e.g. 4"
 count="$(grep -c -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$params" || true)"
-[[ "$count" -gt 0 ]] || {
-  echo "sweep.sh: $params has no parameter lines" >&2
-  exit 1
-}
+[[ "$count" -gt 0 ]] || die "$params has no parameter lines"
 queued="$(squeue -h -u "${USER:-$(id -un)}" -r 2>/dev/null | wc -l)" || queued=0 # each array task counts
 if ((queued + count > job_limit)); then
-  echo "sweep.sh: $count tasks and your $queued queued jobs exceed the limit of $job_limit jobs per user; split $params, or wait for jobs to end" >&2
-  exit 1
+  die "$count tasks and your $queued queued jobs exceed the limit of $job_limit jobs per user; split $params, or wait for jobs to end"
 fi
 SWEEP_FILE="$(realpath "$params")" exec sbatch --array="1-$count%$max_running" --output=%x-%A_%a.out job.sh "$@"

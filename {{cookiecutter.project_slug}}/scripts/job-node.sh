@@ -12,10 +12,9 @@
 #
 # The environment cache keeps one archive per cluster, CPU type, Python and requirements.txt in
 #   $ENV_CACHE, by default {{ c.env_cache }}   (ENV_CACHE=off: build every time)
-# The first job, or scripts/setup-cluster.sh, builds the venv and publishes it under a temporary
-# name with its checksum (cksum: CRC and size, as fast as the disk), then renames it; later jobs extract it in seconds and point it at its
-# new place. One job builds a missing environment at a time; the others wait for it. A damaged
-# archive is never used: it is rebuilt.
+# The first job (or scripts/setup-cluster.sh) builds the venv and publishes it with its cksum; later
+# jobs extract it in seconds and point it at its new place. One job builds a missing environment
+# at a time, the others wait for it; a damaged archive is never used: it is rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 action="${1:?usage: job-node.sh build-env [DIR] | cache-env DIR | record-env DIR | stage-data ARCHIVE | train [ARGS...]}"
@@ -48,18 +47,12 @@ relocate() { # DIR OLD: the venv now in DIR was built in OLD; point its scripts 
   "$1/bin/python" - "$1" "$2" <<'PY'
 import os
 import sys
+from pathlib import Path
 
 new, old = (os.fsencode(path) for path in sys.argv[1:3])
-scripts = os.path.join(new, b"bin")
-for name in os.listdir(scripts):
-    path = os.path.join(scripts, name)
-    if os.path.islink(path) or not os.path.isfile(path):
-        continue
-    with open(path, "rb") as script:
-        text = script.read()
-    if old in text:
-        with open(path, "wb") as script:
-            script.write(text.replace(old, new))
+for script in Path(sys.argv[1], "bin").iterdir():
+    if script.is_file() and not script.is_symlink() and old in script.read_bytes():
+        script.write_bytes(script.read_bytes().replace(old, new))
 PY
 }
 

@@ -78,7 +78,5 @@ git clone --quiet "$template" "$scratch/template" 2>"$scratch/clone.log" ||
   fail "cannot reach the template at $template ($(tail -n 1 "$scratch/clone.log")): check the address and the network, or pass --template ADDRESS"
 [[ -f "$scratch/template/drac_template/regenerate.py" ]] ||
   fail "$template is not cookiecutter-drac-ml (no drac_template/regenerate.py): pass --template ADDRESS"
-status=0
-(cd "$scratch/template" && "$python" -m drac_template.regenerate --project "$project" --template "$template" \
-  "${pass[@]}") || status=$?
-exit "$status"
+cd "$scratch/template"
+"$python" -m drac_template.regenerate --project "$project" --template "$template" "${pass[@]}"

@@ -45,13 +45,16 @@ def gpu_samples(run_dir: Path, job_id: str, restart: int) -> list[tuple[float, f
     return samples
 
 
+def mean(values: list[float], digits: int | None = None) -> float | None:
+    """The mean, rounded; None for no values."""
+    return round(statistics.fmean(values), digits) if values else None
+
+
 def gpu_usage(samples: list[tuple[float, float]]) -> dict:
     """The means of a run's GPU samples, as run.json keeps them (None without samples)."""
     return {
-        "gpu_utilization_mean": round(statistics.fmean(s[0] for s in samples), 1)
-        if samples
-        else None,
-        "gpu_memory_mean_mib": round(statistics.fmean(s[1] for s in samples)) if samples else None,
+        "gpu_utilization_mean": mean([s[0] for s in samples], 1),
+        "gpu_memory_mean_mib": mean([s[1] for s in samples]),
         "gpu_samples": len(samples),
     }
 
@@ -119,13 +122,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--job-id", required=True)
     parser.add_argument("--restart", type=int, default=0)
     parser.add_argument("--nodes", default="")
-    parser.add_argument("--gpus", type=int, default=0, help="GPUs of the job, all nodes")
-    parser.add_argument(
-        "--start", type=float, required=True, help="when the run started (epoch seconds)"
-    )
-    parser.add_argument(
-        "--setup", type=float, default=0.0, help="seconds spent setting up the venv and data"
-    )
+    parser.add_argument("--gpus", type=int, default=0)  # the job's GPUs, on all its nodes
+    parser.add_argument("--start", type=float, required=True)  # when the run started, epoch s
+    parser.add_argument("--setup", type=float, default=0.0)  # seconds to set up the venv and data
     parser.add_argument(
         "--outcome", choices=("started", "done", "requeued", "stopped", "failed"), required=True
     )
@@ -135,11 +134,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     report_file = args.run_dir / "run.json"
-    report = (
-        json.loads(report_file.read_text(encoding="utf-8"))
-        if report_file.is_file()
-        else {"runs": []}
-    )
+    report = {"runs": []}
+    if report_file.is_file():
+        report = json.loads(report_file.read_text(encoding="utf-8"))
     wall = max(0.0, time.time() - args.start)
     run = {
         "job_id": args.job_id,
@@ -171,12 +168,8 @@ def main(argv: list[str]) -> int:
         "wall_seconds": round(sum(r["wall_seconds"] for r in runs), 1),
         "gpu_hours": round(sum(r["wall_seconds"] * r["gpus"] for r in runs) / 3600, 3),
         "setup_seconds": round(sum(r["setup_seconds"] for r in runs), 1),
-        "gpu_utilization_mean": round(statistics.fmean(r["gpu_utilization_mean"] for r in used), 1)
-        if used
-        else None,
-        "gpu_memory_mean_mib": round(statistics.fmean(r["gpu_memory_mean_mib"] for r in used))
-        if used
-        else None,
+        "gpu_utilization_mean": mean([r["gpu_utilization_mean"] for r in used], 1),
+        "gpu_memory_mean_mib": mean([r["gpu_memory_mean_mib"] for r in used]),
         "gpu_note": None if used else no_gpu_samples(args.run_dir, runs),
     }
     args.run_dir.mkdir(parents=True, exist_ok=True)
