@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .signals import StopRequest
+from .job import StopRequest
 from .watchdog import beat
 
 FORMAT = 4  # 4: the settings include the data's fingerprint

@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import IO, Any
 
 METRICS_NAME = "metrics.json"
-# Written by rank 0 once the checkpoint of a stop is complete on every rank: job.sh requeues the
-# job when it finds this file, whatever exit status srun reports for the ranks.
-STOPPED_NAME = "stopped.json"
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:

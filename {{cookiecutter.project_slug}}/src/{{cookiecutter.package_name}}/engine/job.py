@@ -1,5 +1,5 @@
-"""For a training loop of your own under job.sh (sbatch job.sh -- python my_train.py ...): what
-the engine does with Slurm's stop signals, in three calls.
+"""Slurm's stop signals and the stop marker: what the engine does with them, and what a training
+loop of your own under job.sh (sbatch job.sh -- python my_train.py ...) needs, in three calls:
 
     run = job.run_dir()            the run's folder: $JOB_RUN_DIR in a job, else ``default``
     stop = job.stop_request()      true once Slurm asked the job to stop (SIGUSR1 before the time
@@ -11,13 +11,49 @@ the engine does with Slurm's stop signals, in three calls.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
-from .files import STOPPED_NAME, write_json
-from .signals import StopRequest
+from .files import write_json
 
 EXIT_REQUEUE = 3  # what the engine's train.py exits with after a stop
+STOP_SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
+# Written by rank 0 once the checkpoint of a stop is complete on every rank: job.sh requeues the
+# job when it finds this file, whatever exit status srun reports for the ranks.
+STOPPED_NAME = "stopped.json"
+
+
+class StopRequest:
+    """Set by SIGUSR1 or SIGTERM. The handler only records the signal and the loop acts on it
+    between two steps: a signal never interrupts a half-done update or a half-written file."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def install(self) -> StopRequest:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        # Only a plain assignment here: no I/O, no locks. The first signal is the reason; a
+        # second one, even while a checkpoint is being written, changes nothing.
+        if self.signum is None:
+            self.signum = signum
+
+    def ignore(self) -> None:
+        """From now on the stop signals are ignored: the stop is agreed, and a second signal must
+        not kill the shutdown (at exit, Python puts back the default action of its handlers)."""
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+    def __bool__(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else "none"
 
 
 def run_dir(default: str | Path = "runs/local") -> Path:

@@ -1,15 +1,16 @@
 """A watchdog for hung jobs, which would otherwise burn their whole allocation.
 
 When no step finished for --hang-minutes (the loop calls ``beat()`` after each step, evaluation
-and checkpoints too), it prints every thread's Python stack, leaves HUNG_NAME in the run folder
-and exits 3: job.sh requeues the job, which resumes from its last checkpoint (and gives up after
-MAX_REQUEUES_WITHOUT_PROGRESS). A collective waiting for a hung rank hangs too and is caught the
-same way: torch.distributed's timeout is longer. When a C extension hangs holding the GIL, which
-this thread needs, faulthandler's backstop prints the stacks a minute later and exits 1.
+and checkpoint), it prints every thread's Python stack, leaves HUNG_NAME in the run folder and
+exits 3: job.sh requeues the job, which resumes from its last checkpoint (and gives up after
+MAX_REQUEUES_WITHOUT_PROGRESS). A collective waiting for a hung rank is caught the same way. When
+a C extension hangs holding the GIL, which this thread needs, faulthandler's backstop prints the
+stacks a minute later and exits 1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
 import sys
@@ -30,15 +31,12 @@ _last_beat = time.monotonic()
 
 
 def _real_stderr() -> IO[str] | None:
-    """A stream with a file descriptor, which faulthandler needs: sys.stderr, or the process's
-    own when sys.stderr is not a file (pytest's capture, Jupyter)."""
+    """sys.stderr, or the process's own where it has no file descriptor (pytest's capture,
+    Jupyter): faulthandler writes to a file descriptor."""
     for stream in (sys.stderr, sys.__stderr__):
-        try:
-            if stream is not None:
-                stream.fileno()
-                return stream
-        except (AttributeError, OSError, ValueError):
-            continue
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stream.fileno()
+            return stream
     return None
 
 
@@ -92,7 +90,6 @@ class Watchdog:
             file=sys.stderr,
             flush=True,
         )
-        sys.stderr.flush()
         stream = _real_stderr()
         if stream is not None:
             faulthandler.dump_traceback(file=stream, all_threads=True)
