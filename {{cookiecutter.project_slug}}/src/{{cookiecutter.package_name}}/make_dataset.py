@@ -7,8 +7,6 @@ one file for the shared file systems, extracted by each job on the node's local 
 read_splits reads it for task.py. README.md, "Make it yours", packs a folder of images instead.
 """
 
-from __future__ import annotations
-
 import argparse
 import io
 import shlex
@@ -17,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import DataError
-from .engine.files import atomic_write
+from .engine import DataError, at_least
+from .engine.job import atomic_write
 
 
 def make_dataset(out: Path, samples=512, features=16, classes=4, seed=0, val_fraction=0.2):
@@ -66,16 +64,17 @@ def read_splits(data_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.make_dataset")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}.make_dataset",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("out", type=Path, help="archive to write, e.g. data/dataset.tar")
-    parser.add_argument("--samples", type=int, default=512, help="total samples (default 512)")
-    parser.add_argument("--features", type=int, default=16, help="features per sample (16)")
-    parser.add_argument("--classes", type=int, default=4, help="number of classes (4)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    parser.add_argument("--val-fraction", type=float, default=0.2, help="for val.npz (0.2)")
+    parser.add_argument("--samples", type=at_least(2, int), default=512, help="in all")
+    parser.add_argument("--features", type=at_least(1, int), default=16, help="per sample")
+    parser.add_argument("--classes", type=at_least(2, int), default=4, help="labels 0, 1, ...")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="the share in val.npz")
     args = parser.parse_args(argv)
-    if args.samples < 2 or args.features < 1 or args.classes < 2:
-        parser.error("need --samples >= 2, --features >= 1 and --classes >= 2")
     if not 0.0 < args.val_fraction < 1.0:
         parser.error("--val-fraction must be between 0 and 1")
     n_train, n_val = make_dataset(

@@ -28,8 +28,7 @@ from pathlib import Path  # noqa: E402
 
 from .engine import DataError, at_least, job  # noqa: E402
 from .engine.checkpoint import Checkpointer, Progress, Refusal, data_fingerprint  # noqa: E402
-from .engine.files import METRICS_NAME, write_json  # noqa: E402
-from .engine.job import StopRequest  # noqa: E402
+from .engine.job import METRICS_NAME, StopRequest, write_json  # noqa: E402
 from .engine.tracker import Tracker  # noqa: E402
 from .engine.watchdog import Watchdog, beat  # noqa: E402
 
@@ -68,13 +67,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_settings(args: argparse.Namespace, trainer, train_set, val_set) -> dict:
+def run_settings(args: argparse.Namespace, train_set, val_set) -> dict:
     """What makes the run this run: every flag but the run-only ones, and the data."""
     plain = (bool, int, float, str, type(None))  # what a checkpoint holds without pickle
     flags = {k: v for k, v in vars(args).items() if k not in args.run_only and k != "run_only"}
     settings = {k: v if isinstance(v, plain) else str(v) for k, v in flags.items()}
     data = data_fingerprint(args.data_dir, len(train_set), len(val_set))
-    return settings | trainer.settings() | {"data": data}
+    return settings | {"data": data}
 
 
 def train(args, trainer, checkpointer: Checkpointer, progress: Progress, stop: StopRequest) -> int:
@@ -113,8 +112,12 @@ def train(args, trainer, checkpointer: Checkpointer, progress: Progress, stop: S
             )
         if tracker:
             tracker.log(progress.epoch, progress.metrics)
-    if trainer.is_main:
-        report_done(args, checkpointer, progress)
+    if trainer.is_main:  # metrics.json: the numbers and the settings they were made with
+        metrics = {"epoch": progress.epoch, "steps": progress.step, **progress.metrics}
+        write_json(args.run_dir / METRICS_NAME, metrics | {"settings": checkpointer.settings})
+        numbers = ", ".join(f"{name} {value!r}" for name, value in progress.metrics.items())
+        where = args.run_dir / METRICS_NAME
+        print(f"done: epoch {progress.epoch}, steps {progress.step}, {numbers}, in {where}")
     if tracker:
         tracker.close(finished=True)
     return EXIT_OK
@@ -131,26 +134,17 @@ def report_stop(args, trainer, checkpointer: Checkpointer, progress, stop: StopR
         )
 
 
-def report_done(args, checkpointer: Checkpointer, progress: Progress) -> None:
-    """metrics.json: the run's numbers and the settings they were made with."""
-    metrics = {"epoch": progress.epoch, "steps": progress.step, **progress.metrics}
-    write_json(args.run_dir / METRICS_NAME, metrics | {"settings": checkpointer.settings})
-    numbers = ", ".join(f"{name} {value!r}" for name, value in progress.metrics.items())
-    where = args.run_dir / METRICS_NAME
-    print(f"done: epoch {progress.epoch}, steps {progress.step}, {numbers}, in {where}")
-
-
 def main(argv: list[str] | None = None) -> int:
     # First of all: from here on SIGUSR1 and SIGTERM ask for a checkpoint instead of killing,
     # even while the slow imports below are under way.
     stop = job.stop_request()
     from . import task
-    from .engine.trainer import Trainer, process_rank
+    from .engine.trainer import Trainer
 
     args = parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # each line reaches the Slurm log at once
-    if process_rank() == 0:
+    if job.is_rank_zero():
         job_id = os.environ.get("SLURM_JOB_ID")
         slurm = f"SLURM_JOB_ID={job_id}, " if job_id else ""
         restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
@@ -164,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    checkpointer = Checkpointer(args.run_dir, trainer, run_settings(args, trainer, *datasets), args)
+    checkpointer = Checkpointer(args.run_dir, trainer, run_settings(args, *datasets), args)
     try:
         progress = checkpointer.resume()
     except Refusal as exc:  # every rank refuses alike: one of them says why

@@ -3,8 +3,7 @@
 trainer.py     the model on its device(s): batches, the step, evaluation, its saved state
 checkpoint.py  the run's checkpoint: when one is due, and whether a run may go on from it
 sampler.py     the order of the samples: shuffled each epoch, shared out, resumable
-job.py         Slurm's stop signals and the stop marker; for a script of your own under job.sh too
-files.py       the files of a run folder, each written whole or not at all
+job.py         the run folder: stop signals, the stop marker, files written whole or not at all
 watchdog.py    ends a run whose steps stopped finishing, to be requeued
 tracker.py     the experiment tracker the project was made with
 """

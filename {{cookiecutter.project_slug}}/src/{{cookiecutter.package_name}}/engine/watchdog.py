@@ -8,8 +8,6 @@ a C extension hangs holding the GIL, which this thread needs, faulthandler's bac
 stacks a minute later and exits 1.
 """
 
-from __future__ import annotations
-
 import contextlib
 import faulthandler
 import os
@@ -17,10 +15,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
-from .files import write_json
-from .job import EXIT_REQUEUE
+from .job import EXIT_REQUEUE, write_json
 
 # Written by any rank whose watchdog fired: job.sh requeues the job when it finds this file.
 HUNG_NAME = "hung.json"
@@ -54,7 +51,7 @@ class Watchdog:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
 
-    def start(self) -> Watchdog:
+    def start(self) -> Self:
         if self.seconds > 0:
             beat()
             self._thread.start()
@@ -67,31 +64,26 @@ class Watchdog:
         faulthandler.cancel_dump_traceback_later()
 
     def _watch(self) -> None:
-        poll = min(self.seconds / 4, 15.0)
+        stream = _real_stderr()
         while True:
             idle = time.monotonic() - _last_beat
             if idle >= self.seconds:
-                self.fire(f"no step finished for {idle:.0f} s")
-            # the backstop's deadline follows the beats: it fires only if this thread cannot run
-            stream = _real_stderr()
-            if stream is not None:
-                faulthandler.dump_traceback_later(
-                    self.seconds - idle + BACKSTOP_SECONDS, exit=True, file=stream
-                )
-            if self._done.wait(poll):
+                self.fire(f"no step finished for {idle:.0f} s", stream)
+            if stream:  # the backstop follows the beats: it fires only if this thread cannot run
+                deadline = self.seconds - idle + BACKSTOP_SECONDS
+                faulthandler.dump_traceback_later(deadline, exit=True, file=stream)
+            if self._done.wait(min(self.seconds / 4, 15.0)):
                 return
 
-    def fire(self, reason: str) -> None:
+    def fire(self, reason: str, stream: IO[str] | None) -> None:
         """Print every thread's stack, leave the marker, and end the process: requeue me."""
-        minutes = f"{self.seconds / 60:g}"
         print(
-            f"WATCHDOG: rank {self.rank}: {reason} (--hang-minutes {minutes}); the Python stack "
-            f"of every thread follows, then exit {EXIT_HUNG} to be requeued",
+            f"WATCHDOG: rank {self.rank}: {reason} (--hang-minutes {self.seconds / 60:g}); the "
+            f"Python stack of every thread follows, then exit {EXIT_HUNG} to be requeued",
             file=sys.stderr,
             flush=True,
         )
-        stream = _real_stderr()
-        if stream is not None:
+        if stream:
             faulthandler.dump_traceback(file=stream, all_threads=True)
             stream.flush()
         try:
