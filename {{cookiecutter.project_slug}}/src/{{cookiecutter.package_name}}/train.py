@@ -35,7 +35,6 @@ from .engine.watchdog import Watchdog, beat  # noqa: E402
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2  # bad input, or a start refused
 EXIT_CHECKPOINTED = job.EXIT_REQUEUE  # checkpointed before the time limit: requeue me
-RUN_ONLY = "settings a resumed run may change"  # the rest are the run's: they must not change
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "go on from RUN_DIR's checkpoint when there is one.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    run_only = parser.add_argument_group(RUN_ONLY)
+    run_only = parser.add_argument_group("settings a resumed run may change")  # not the others
     flag, run_flag = parser.add_argument, run_only.add_argument
     run_flag("--data-dir", type=Path, required=True, help="the extracted data set")
     run_flag("--run-dir", type=Path, required=True, help="checkpoint and metrics")
@@ -167,9 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         trainer.close(clean=False)
         return EXIT_BAD_INPUT
     if trainer.is_main:
-        if checkpointer.saved:
-            where = f"epoch {progress.epoch}, step {progress.step}"
-            print(f"resuming from {checkpointer.path} ({where})")
         print(f"setup: {trainer.describe()}")
     if progress.epoch >= args.epochs:  # nothing to train: metrics.json stays as it was
         if trainer.is_main:

@@ -85,8 +85,10 @@ class Checkpointer:
                 " goes on, its schedule following the longer run)"
             )
         progress = Progress(**checkpoint["progress"])
-        if checkpoint["settings"]["epochs"] < self.settings["epochs"] and self.trainer.is_main:
-            print(f"going on to --epochs {self.settings['epochs']}: the schedule follows the run")
+        if self.trainer.is_main:
+            print(f"resuming from {self.path} (epoch {progress.epoch}, step {progress.step})")
+            if checkpoint["settings"]["epochs"] < self.settings["epochs"]:
+                print(f"going on to --epochs {self.settings['epochs']}, with the longer schedule")
         self.trainer.restore(checkpoint, progress)
         self.saved = (progress.epoch, progress.step)
         self.checked_step = self.next_check = progress.step

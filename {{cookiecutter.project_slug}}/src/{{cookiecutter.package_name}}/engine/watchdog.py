@@ -2,10 +2,8 @@
 
 When no step finished for --hang-minutes (the loop calls ``beat()`` after each step, evaluation
 and checkpoint), it prints every thread's Python stack, leaves HUNG_NAME in the run folder and
-exits 3: job.sh requeues the job, which resumes from its last checkpoint (and gives up after
-MAX_REQUEUES_WITHOUT_PROGRESS). A collective waiting for a hung rank is caught the same way. When
-a C extension hangs holding the GIL, which this thread needs, faulthandler's backstop prints the
-stacks a minute later and exits 1.
+exits 3: job.sh requeues the job, which resumes from its last checkpoint. When a C extension hangs
+holding the GIL, which this thread needs, faulthandler's backstop does it a minute later (exit 1).
 """
 
 import contextlib
