@@ -6,14 +6,13 @@ exits 3: job.sh requeues the job, which resumes from its last checkpoint. When a
 holding the GIL, which this thread needs, faulthandler's backstop does it a minute later (exit 1).
 """
 
-import contextlib
 import faulthandler
 import os
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Self
+from typing import Self
 
 from .job import EXIT_REQUEUE, write_json
 
@@ -21,18 +20,10 @@ from .job import EXIT_REQUEUE, write_json
 HUNG_NAME = "hung.json"
 EXIT_HUNG = EXIT_REQUEUE  # as a checkpointed stop: requeue me
 BACKSTOP_SECONDS = 60.0  # after the watchdog's deadline, faulthandler's, for a held GIL
+# faulthandler writes to a file descriptor, which sys.stderr may not have (pytest's capture)
+STACKS = sys.__stderr__
 
 _last_beat = time.monotonic()
-
-
-def _real_stderr() -> IO[str] | None:
-    """sys.stderr, or the process's own where it has no file descriptor (pytest's capture,
-    Jupyter): faulthandler writes to a file descriptor."""
-    for stream in (sys.stderr, sys.__stderr__):
-        with contextlib.suppress(AttributeError, OSError, ValueError):
-            stream.fileno()
-            return stream
-    return None
 
 
 def beat() -> None:
@@ -62,18 +53,17 @@ class Watchdog:
         faulthandler.cancel_dump_traceback_later()
 
     def _watch(self) -> None:
-        stream = _real_stderr()
         while True:
             idle = time.monotonic() - _last_beat
             if idle >= self.seconds:
-                self.fire(f"no step finished for {idle:.0f} s", stream)
-            if stream:  # the backstop follows the beats: it fires only if this thread cannot run
-                deadline = self.seconds - idle + BACKSTOP_SECONDS
-                faulthandler.dump_traceback_later(deadline, exit=True, file=stream)
+                self.fire(f"no step finished for {idle:.0f} s")
+            # the backstop follows the beats: it fires only if this thread cannot run
+            deadline = self.seconds - idle + BACKSTOP_SECONDS
+            faulthandler.dump_traceback_later(deadline, exit=True, file=STACKS)
             if self._done.wait(min(self.seconds / 4, 15.0)):
                 return
 
-    def fire(self, reason: str, stream: IO[str] | None) -> None:
+    def fire(self, reason: str) -> None:
         """Print every thread's stack, leave the marker, and end the process: requeue me."""
         print(
             f"WATCHDOG: rank {self.rank}: {reason} (--hang-minutes {self.seconds / 60:g}); the "
@@ -81,9 +71,8 @@ class Watchdog:
             file=sys.stderr,
             flush=True,
         )
-        if stream:
-            faulthandler.dump_traceback(file=stream, all_threads=True)
-            stream.flush()
+        faulthandler.dump_traceback(file=STACKS, all_threads=True)
+        STACKS.flush()
         try:
             write_json(self.run_dir / HUNG_NAME, {"rank": self.rank, "reason": reason})
         finally:
