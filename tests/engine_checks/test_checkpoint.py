@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.engine.files import atomic_write
-from {{ cookiecutter.package_name }}.engine.signals import StopRequest
+from {{ cookiecutter.package_name }}.engine.job import StopRequest, atomic_write
 
 
 def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:

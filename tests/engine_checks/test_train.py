@@ -31,12 +31,11 @@ from {{ cookiecutter.package_name }} import train as train_module
 from {{ cookiecutter.package_name }}.engine import checkpoint as checkpoint_module
 from {{ cookiecutter.package_name }}.engine import trainer as engine_module
 from {{ cookiecutter.package_name }}.engine.checkpoint import Checkpointer, Progress
-from {{ cookiecutter.package_name }}.engine.files import STOPPED_NAME
+from {{ cookiecutter.package_name }}.engine.job import STOPPED_NAME, StopRequest
 {%- if cookiecutter.framework == "pytorch" %}
 from {{ cookiecutter.package_name }}.engine import ranks as ranks_module
 from {{ cookiecutter.package_name }}.engine.ranks import Topology, gpu_index
 {%- endif %}
-from {{ cookiecutter.package_name }}.engine.signals import StopRequest
 from {{ cookiecutter.package_name }}.engine.trainer import Trainer as Engine
 from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.engine.files import METRICS_NAME
+from {{ cookiecutter.package_name }}.engine.job import METRICS_NAME
 from {{ cookiecutter.package_name }}.engine.trainer import Trainer
 from {{ cookiecutter.package_name }}.engine.watchdog import EXIT_HUNG, HUNG_NAME
 from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED

@@ -26,17 +26,15 @@ import socket  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from .engine import DataError, job  # noqa: E402
+from .engine import DataError, at_least, job  # noqa: E402
 from .engine.checkpoint import Checkpointer, Progress, Refusal, data_fingerprint  # noqa: E402
-from .engine.files import METRICS_NAME, write_json  # noqa: E402
-from .engine.signals import StopRequest  # noqa: E402
+from .engine.job import METRICS_NAME, StopRequest, write_json  # noqa: E402
 from .engine.tracker import Tracker  # noqa: E402
 from .engine.watchdog import Watchdog, beat  # noqa: E402
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2  # bad input, or a start refused
 EXIT_CHECKPOINTED = job.EXIT_REQUEUE  # checkpointed before the time limit: requeue me
-RUN_ONLY = "settings a resumed run may change"  # the rest are the run's: they must not change
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,48 +46,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Train task.py's model on its data; checkpoint every epoch, every "
         f"--checkpoint-minutes and on SIGUSR1/SIGTERM (then exit {EXIT_CHECKPOINTED}); "
         "go on from RUN_DIR's checkpoint when there is one.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    run_only = parser.add_argument_group(RUN_ONLY)
+    run_only = parser.add_argument_group("settings a resumed run may change")  # not the others
     flag, run_flag = parser.add_argument, run_only.add_argument
     run_flag("--data-dir", type=Path, required=True, help="the extracted data set")
     run_flag("--run-dir", type=Path, required=True, help="checkpoint and metrics")
-    flag("--epochs", type=int, default=20, help="epochs in all (default 20)")
-    flag("--batch-size", type=int, default=64, help="per process (default 64)")
-    flag("--seed", type=int, default=0, help="random seed (default 0)")
-    run_flag("--checkpoint-minutes", type=float, default=10.0, help="between checkpoints (10)")
-    run_flag("--checkpoint-steps", type=int, default=0, help="also every N steps (0: never)")
-    run_flag("--hang-minutes", type=float, default=30.0, help="no step for this long: requeue (30)")
-    run_flag("--step-seconds", type=float, default=0.0, help="sleep after each step (tests)")
+    flag("--epochs", type=at_least(1, int), default=20, help="epochs in all")
+    flag("--batch-size", type=at_least(1, int), default=64, help="samples per step and process")
+    flag("--seed", type=int, default=0, help="random seed")
+    run_flag("--checkpoint-minutes", type=at_least(0, float), default=10.0, help="between saves")
+    run_flag("--checkpoint-steps", type=at_least(0, int), default=0, help="also every N steps")
+    run_flag("--hang-minutes", type=at_least(0, float), default=30.0, help="no step: requeue")
+    run_flag("--step-seconds", type=at_least(0, float), default=0.0, help="sleep after each step")
     trainer.add_arguments(parser, run_only)
     task.add_arguments(parser)
     args = parser.parse_args(argv)
     args.run_only = [action.dest for action in run_only._group_actions]
-    numbers = [name for name in args.run_only if type(getattr(args, name)) in (int, float)]
-    negative = [f"--{name.replace('_', '-')}" for name in numbers if getattr(args, name) < 0]
-    if min(args.epochs, args.batch_size) < 1 or args.checkpoint_minutes <= 0 or negative:
-        parser.error(
-            "need --epochs and --batch-size >= 1, --checkpoint-minutes > 0, and "
-            f"{', '.join(negative) or 'the other numbers'} >= 0"
-        )
     return args
 
 
-def run_settings(args: argparse.Namespace, trainer, train_set, val_set) -> dict:
+def run_settings(args: argparse.Namespace, train_set, val_set) -> dict:
     """What makes the run this run: every flag but the run-only ones, and the data."""
     plain = (bool, int, float, str, type(None))  # what a checkpoint holds without pickle
     flags = {k: v for k, v in vars(args).items() if k not in args.run_only and k != "run_only"}
     settings = {k: v if isinstance(v, plain) else str(v) for k, v in flags.items()}
     data = data_fingerprint(args.data_dir, len(train_set), len(val_set))
-    return settings | trainer.settings() | {"data": data}
-
-
-def start_line(args: argparse.Namespace) -> str:
-    job = f"SLURM_JOB_ID={os.environ['SLURM_JOB_ID']}, " if "SLURM_JOB_ID" in os.environ else ""
-    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
-    return (
-        f"start: {__package__}.train on {socket.gethostname()}, pid {os.getpid()}, {job}"
-        f"SLURM_RESTART_COUNT={restarts}, run_dir={args.run_dir}"
-    )
+    return settings | {"data": data}
 
 
 def train(args, trainer, checkpointer: Checkpointer, progress: Progress, stop: StopRequest) -> int:
@@ -101,13 +84,13 @@ def train(args, trainer, checkpointer: Checkpointer, progress: Progress, stop: S
             stop_now, save_now = checkpointer.due(progress.step, stop)
             if stop_now:
                 stop.ignore()  # the stop is agreed: a second signal must not kill the save
-            if stop_now or save_now:
                 checkpointer.save(progress)
-            if stop_now:
                 report_stop(args, trainer, checkpointer, progress, stop)
                 if tracker:
                     tracker.close(finished=False)
                 return EXIT_CHECKPOINTED
+            if save_now:
+                checkpointer.save(progress)
             consumed = trainer.train_step(batch)
             progress.step += 1
             progress.samples += consumed
@@ -128,8 +111,12 @@ def train(args, trainer, checkpointer: Checkpointer, progress: Progress, stop: S
             )
         if tracker:
             tracker.log(progress.epoch, progress.metrics)
-    if trainer.is_main:
-        report_done(args, checkpointer, progress)
+    if trainer.is_main:  # metrics.json: the numbers and the settings they were made with
+        metrics = {"epoch": progress.epoch, "steps": progress.step, **progress.metrics}
+        write_json(args.run_dir / METRICS_NAME, metrics | {"settings": checkpointer.settings})
+        numbers = ", ".join(f"{name} {value!r}" for name, value in progress.metrics.items())
+        where = args.run_dir / METRICS_NAME
+        print(f"done: epoch {progress.epoch}, steps {progress.step}, {numbers}, in {where}")
     if tracker:
         tracker.close(finished=True)
     return EXIT_OK
@@ -146,35 +133,31 @@ def report_stop(args, trainer, checkpointer: Checkpointer, progress, stop: StopR
         )
 
 
-def report_done(args, checkpointer: Checkpointer, progress: Progress) -> None:
-    """metrics.json: the run's numbers and the settings they were made with."""
-    metrics = {"epoch": progress.epoch, "steps": progress.step, **progress.metrics}
-    write_json(args.run_dir / METRICS_NAME, metrics | {"settings": checkpointer.settings})
-    numbers = ", ".join(f"{name} {value!r}" for name, value in progress.metrics.items())
-    where = args.run_dir / METRICS_NAME
-    print(f"done: epoch {progress.epoch}, steps {progress.step}, {numbers}, in {where}")
-
-
 def main(argv: list[str] | None = None) -> int:
     # First of all: from here on SIGUSR1 and SIGTERM ask for a checkpoint instead of killing,
     # even while the slow imports below are under way.
-    stop = StopRequest().install()
+    stop = job.stop_request()
     from . import task
-    from .engine.trainer import Trainer, process_rank
+    from .engine.trainer import Trainer
 
     args = parse_args(argv)
-    reconfigure = getattr(sys.stdout, "reconfigure", None)
-    if reconfigure:
-        reconfigure(line_buffering=True)  # each line reaches the Slurm log at once
-    if process_rank() == 0:
-        print(start_line(args))
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # each line reaches the Slurm log at once
+    if job.is_rank_zero():
+        job_id = os.environ.get("SLURM_JOB_ID")
+        slurm = f"SLURM_JOB_ID={job_id}, " if job_id else ""
+        restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+        print(
+            f"start: {__package__}.train on {socket.gethostname()}, pid {os.getpid()}, {slurm}"
+            f"SLURM_RESTART_COUNT={restarts}, run_dir={args.run_dir}"
+        )
     try:
         datasets = task.load_datasets(args.data_dir)
         trainer = Trainer(args, *datasets)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    checkpointer = Checkpointer(args.run_dir, trainer, run_settings(args, trainer, *datasets), args)
+    checkpointer = Checkpointer(args.run_dir, trainer, run_settings(args, *datasets), args)
     try:
         progress = checkpointer.resume()
     except Refusal as exc:  # every rank refuses alike: one of them says why
@@ -183,9 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         trainer.close(clean=False)
         return EXIT_BAD_INPUT
     if trainer.is_main:
-        if checkpointer.saved:
-            where = f"epoch {progress.epoch}, step {progress.step}"
-            print(f"resuming from {checkpointer.path} ({where})")
         print(f"setup: {trainer.describe()}")
     if progress.epoch >= args.epochs:  # nothing to train: metrics.json stays as it was
         if trainer.is_main:

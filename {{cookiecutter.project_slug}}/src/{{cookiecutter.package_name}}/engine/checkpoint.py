@@ -1,13 +1,10 @@
 """The run's checkpoint: when one is due, and whether this run may go on from it.
 
-The Checkpointer owns the checkpoint of a run folder (the trainer says what its state is). When:
-each epoch's end, a stop, every --checkpoint-steps steps and --checkpoint-minutes; the ranks
+When: each epoch's end, a stop, every --checkpoint-steps steps and --checkpoint-minutes; the ranks
 agree on it in one collective, at every step for one process, about every --check-seconds for
-several. Whether: runs never mix. A run goes on only from a checkpoint of the same settings and
-data, or with more --epochs; the run-only flags and the number of ranks may change.
+several. Whether: runs never mix; a run goes on only from a checkpoint of the same settings and
+data, or with more --epochs (the run-only flags and the number of ranks may change).
 """
-
-from __future__ import annotations
 
 import hashlib
 import time
@@ -15,10 +12,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .signals import StopRequest
+from .job import StopRequest
 from .watchdog import beat
 
 FORMAT = 4  # 4: the settings include the data's fingerprint
+NEW_RUN = "train into a new run folder (another --run-dir; on the cluster RUN_ID=<new name>)"
 
 
 class Refusal(Exception):
@@ -77,20 +75,20 @@ class Checkpointer:
         if checkpoint.get("format") != FORMAT:
             raise Refusal(
                 f"{self.path} is in format {checkpoint.get('format')} of an older version, this "
-                f"code reads format {FORMAT}: train into a new run folder (another --run-dir; on "
-                "the cluster RUN_ID=<new name> sbatch job.sh)"
+                f"code reads format {FORMAT}: {NEW_RUN}"
             )
         changed = differences(checkpoint["settings"], self.settings)
         if changed:
             raise Refusal(
-                f"{self.path.parent} holds another run, and runs never mix: {'; '.join(changed)}."
-                " Train into a new run folder (another --run-dir; on the cluster RUN_ID=<new "
-                "name> sbatch job.sh), or go on with the checkpoint's settings (--epochs may "
-                "grow: the run goes on, its schedule following the longer run)"
+                f"{self.path.parent} holds another run, and runs never mix: {'; '.join(changed)}:"
+                f" {NEW_RUN}, or go on with the checkpoint's settings (--epochs may grow: the run"
+                " goes on, its schedule following the longer run)"
             )
         progress = Progress(**checkpoint["progress"])
-        if checkpoint["settings"]["epochs"] < self.settings["epochs"] and self.trainer.is_main:
-            print(f"going on to --epochs {self.settings['epochs']}: the schedule follows the run")
+        if self.trainer.is_main:
+            print(f"resuming from {self.path} (epoch {progress.epoch}, step {progress.step})")
+            if checkpoint["settings"]["epochs"] < self.settings["epochs"]:
+                print(f"going on to --epochs {self.settings['epochs']}, with the longer schedule")
         self.trainer.restore(checkpoint, progress)
         self.saved = (progress.epoch, progress.step)
         self.checked_step = self.next_check = progress.step

@@ -1,7 +1,5 @@
 """The order samples are trained in: shuffled each epoch, shared out over the ranks, resumable."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 
 import numpy as np
@@ -10,13 +8,11 @@ import numpy as np
 class EpochSampler:
     """The batches of sample indices that one rank trains on, from any point of any epoch.
 
-    The order of an epoch is a pure function of (seed, epoch), the same on every rank, so a
-    resumed run sees what an uninterrupted one would without saving it. A step takes
-    ``batch_size`` indices per rank from the front of what is left of the epoch, every
-    ``world_size``-th to each rank, so the ranks' batches are disjoint and equally large. Where an
-    epoch stands is a count of samples consumed by all ranks together: a run that stops there
-    resumes at the very same sample with any number of ranks. The last few samples of an epoch
-    that cannot be shared equally (fewer than ``world_size``) are left out, other ones each epoch.
+    An epoch's order depends on (seed, epoch) only: a resumed run need not save it. A step takes
+    ``batch_size`` indices per rank from the front of what is left, every ``world_size``-th to
+    each rank. Where an epoch stands is a count of samples consumed by all ranks together: a run
+    resumes there with any number of ranks. The last few samples that cannot be shared equally
+    (fewer than ``world_size``) are left out, other ones each epoch.
     """
 
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
@@ -28,8 +24,7 @@ class EpochSampler:
         rest = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)[self.consumed :]
         usable = len(rest) - len(rest) % self.world_size
         step = self.batch_size * self.world_size
-        # As Python lists, a chunk at a time: cheaper per batch than numpy slices, and lighter
-        # than the whole epoch's order as a list.
+        # Python lists, a chunk at a time: cheaper per batch than numpy slices, lighter than all
         chunk = step * max(1, 65536 // step)
         for first in range(0, usable, chunk):
             part = rest[first : min(first + chunk, usable)].tolist()

@@ -1,14 +1,10 @@
 """A watchdog for hung jobs, which would otherwise burn their whole allocation.
 
 When no step finished for --hang-minutes (the loop calls ``beat()`` after each step, evaluation
-and checkpoints too), it prints every thread's Python stack, leaves HUNG_NAME in the run folder
-and exits 3: job.sh requeues the job, which resumes from its last checkpoint (and gives up after
-MAX_REQUEUES_WITHOUT_PROGRESS). A collective waiting for a hung rank hangs too and is caught the
-same way: torch.distributed's timeout is longer. When a C extension hangs holding the GIL, which
-this thread needs, faulthandler's backstop prints the stacks a minute later and exits 1.
+and checkpoint), it prints every thread's Python stack, leaves HUNG_NAME in the run folder and
+exits 3: job.sh requeues the job, which resumes from its last checkpoint. When a C extension hangs
+holding the GIL, which this thread needs, faulthandler's backstop does it a minute later (exit 1).
 """
-
-from __future__ import annotations
 
 import faulthandler
 import os
@@ -16,30 +12,18 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import Self
 
-from .files import write_json
-from .job import EXIT_REQUEUE
+from .job import EXIT_REQUEUE, write_json
 
 # Written by any rank whose watchdog fired: job.sh requeues the job when it finds this file.
 HUNG_NAME = "hung.json"
 EXIT_HUNG = EXIT_REQUEUE  # as a checkpointed stop: requeue me
 BACKSTOP_SECONDS = 60.0  # after the watchdog's deadline, faulthandler's, for a held GIL
+# faulthandler writes to a file descriptor, which sys.stderr may not have (pytest's capture)
+STACKS = sys.__stderr__
 
 _last_beat = time.monotonic()
-
-
-def _real_stderr() -> IO[str] | None:
-    """A stream with a file descriptor, which faulthandler needs: sys.stderr, or the process's
-    own when sys.stderr is not a file (pytest's capture, Jupyter)."""
-    for stream in (sys.stderr, sys.__stderr__):
-        try:
-            if stream is not None:
-                stream.fileno()
-                return stream
-        except (AttributeError, OSError, ValueError):
-            continue
-    return None
 
 
 def beat() -> None:
@@ -56,7 +40,7 @@ class Watchdog:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
 
-    def start(self) -> Watchdog:
+    def start(self) -> Self:
         if self.seconds > 0:
             beat()
             self._thread.start()
@@ -69,34 +53,26 @@ class Watchdog:
         faulthandler.cancel_dump_traceback_later()
 
     def _watch(self) -> None:
-        poll = min(self.seconds / 4, 15.0)
         while True:
             idle = time.monotonic() - _last_beat
             if idle >= self.seconds:
                 self.fire(f"no step finished for {idle:.0f} s")
-            # the backstop's deadline follows the beats: it fires only if this thread cannot run
-            stream = _real_stderr()
-            if stream is not None:
-                faulthandler.dump_traceback_later(
-                    self.seconds - idle + BACKSTOP_SECONDS, exit=True, file=stream
-                )
-            if self._done.wait(poll):
+            # the backstop follows the beats: it fires only if this thread cannot run
+            deadline = self.seconds - idle + BACKSTOP_SECONDS
+            faulthandler.dump_traceback_later(deadline, exit=True, file=STACKS)
+            if self._done.wait(min(self.seconds / 4, 15.0)):
                 return
 
     def fire(self, reason: str) -> None:
         """Print every thread's stack, leave the marker, and end the process: requeue me."""
-        minutes = f"{self.seconds / 60:g}"
         print(
-            f"WATCHDOG: rank {self.rank}: {reason} (--hang-minutes {minutes}); the Python stack "
-            f"of every thread follows, then exit {EXIT_HUNG} to be requeued",
+            f"WATCHDOG: rank {self.rank}: {reason} (--hang-minutes {self.seconds / 60:g}); the "
+            f"Python stack of every thread follows, then exit {EXIT_HUNG} to be requeued",
             file=sys.stderr,
             flush=True,
         )
-        sys.stderr.flush()
-        stream = _real_stderr()
-        if stream is not None:
-            faulthandler.dump_traceback(file=stream, all_threads=True)
-            stream.flush()
+        faulthandler.dump_traceback(file=STACKS, all_threads=True)
+        STACKS.flush()
         try:
             write_json(self.run_dir / HUNG_NAME, {"rank": self.rank, "reason": reason})
         finally:
