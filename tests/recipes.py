@@ -107,7 +107,8 @@ loss = torch.nn.functional.mse_loss(model.layer(x), y).item()
 TRANSFORMERS = """
 import json, sys, time
 import torch
-from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainerCallback, TrainingArguments
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+from transformers import TrainerCallback  # added
 from transformers.trainer_utils import get_last_checkpoint  # added
 from {package}.engine import job  # added
 
