@@ -371,7 +371,7 @@ def test_no_dataset_where_job_sh_looks(ready, slurm, standins, tmp_path, bakery)
     status, text = doctor.line("dataset")
     assert status == "✘" and doctor.failed() == ["dataset"] and doctor.returncode == 1
     assert text == (f"no archive where job.sh looks: {elsewhere}. Fix: mkdir -p {elsewhere.parent} and copy your "
-                    "archive there (the example: python -m doctor_ready.make_dataset dataset.tar, README step 6), "
+                    "archive there (the example: python -m doctor_ready.make_dataset data/dataset.tar, README step 6), "
                     "or name another one when you submit: DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh")
     # an account without a project space here (not one of the test cluster's groups)
     project = clone(bakery, tmp_path, project_name="doctor no space", **{**FAST, "account": "def-nolab"})
@@ -426,7 +426,7 @@ def test_a_project_in_home_gets_advice_not_a_failure(ready, slurm, standins):
         shutil.copytree(ready, project, symlinks=True)
         doctor = run_doctor(slurm, project, path=(standins["wheels"], standins["room"]))
         status, text = doctor.line("project folder")
-        assert status == "✔" and doctor.returncode == 0, doctor.stdout
+        assert status == "!" and doctor.returncode == 0, doctor.stdout
         assert text.startswith(f"{project} is in $HOME; advised instead: your folder of the project space, "
                                f"{slurm.home}/projects/{ACCOUNT}/{getpass.getuser()}/doctor_ready")
     finally:

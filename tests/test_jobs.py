@@ -642,9 +642,10 @@ def test_a_recipe_is_requeued_at_the_time_limit_and_finishes_as_uninterrupted(na
     "name, line",
     [
         ("command-not-found", "job-node.sh: ERROR: command not found: no-such-trainer (in the project's venv"),
-        ("missing-module", "job.sh: ERROR: no module named 'lightning' in the venv: add its package to "
-                           "requirements.txt (DRAC's wheel installs with: pip install --no-index lightning), then "
-                           "resume with: RUN_ID="),
+        ("missing-module", "job.sh: ERROR: no module named 'lightning' in the venv: add the package that provides "
+                           "it to requirements.txt (most have its name: pip install --no-index lightning; PIL is "
+                           "pillow, sklearn is scikit-learn; avail_wheels NAME lists DRAC's wheels), then resume "
+                           "with: RUN_ID="),
     ],
 )
 def test_a_command_that_cannot_run_fails_with_one_clear_line(name, line, jobs, slurm):

@@ -58,7 +58,7 @@ done
 [[ "$run_name" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
   die "RUN_ID '$run_name': expected letters, digits, '.', '_' or '-' (a job id or a name); e.g. RUN_ID=baseline sbatch job.sh"
 [[ -f "$dataset_archive" ]] ||
-  die "dataset archive not found: $dataset_archive; make one with 'python -m $package.make_dataset dataset.tar' and copy it there, or run: DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh"
+  die "dataset archive not found: $dataset_archive; make one with 'python -m $package.make_dataset data/dataset.tar' and copy it there, or run: DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh"
 train_args=("$@")
 command=() # after --: a command of the user's own, run as its words (never evaluated as code)
 if [[ "${1:-}" == -- ]]; then
@@ -207,6 +207,6 @@ elif [[ "$status" -eq 2 ]]; then # bad input, or a run folder of other settings:
 else
   report failed
   module="$(missing_module)"
-  [[ -z "$module" ]] || die "no module named '$module' in the venv: add its package to requirements.txt (DRAC's wheel installs with: pip install --no-index $module), then resume with: $(printf '%q ' "${resume[@]}")"
+  [[ -z "$module" ]] || die "no module named '$module' in the venv: add the package that provides it to requirements.txt (most have its name: pip install --no-index $module; PIL is pillow, sklearn is scikit-learn; avail_wheels NAME lists DRAC's wheels), then resume with: $(printf '%q ' "${resume[@]}")"
   die "training exited with status $status (see the lines above); after a fix, resume from its last checkpoint with: $(printf '%q ' "${resume[@]}")"
 fi

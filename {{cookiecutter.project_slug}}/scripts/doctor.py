@@ -256,7 +256,7 @@ def check_dataset():
         )
     return "✘", (
         f"no archive where job.sh looks: {ARCHIVE}. Fix: mkdir -p {os.path.dirname(ARCHIVE)} and "
-        f"copy your archive there (the example: python -m {PACKAGE}.make_dataset dataset.tar, "
+        f"copy your archive there (the example: python -m {PACKAGE}.make_dataset data/dataset.tar, "
         "README step 6), or name another one when you submit: "
         "DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh"
     )
@@ -334,7 +334,7 @@ def check_project_folder():
             f"mkdir -p {mine} && mv {shown} {mine}/ && cd {mine}/{SLUG}"
         )
 {%- endif %}
-    return "✔", (
+    return "!", (
         f"{shown} is in $HOME; advised instead: your folder of the project space, {PROJECT_SPACE}/"
         f"{USER}/{SLUG} (some clusters refuse jobs submitted from /home, and home is small)"
     )
