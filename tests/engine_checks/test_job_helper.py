@@ -20,7 +20,7 @@ def test_the_run_folder_is_job_shs_in_a_job_and_the_default_elsewhere(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("JOB_RUN_DIR", raising=False)
-    assert job.run_dir() == Path("runs/local") and (tmp_path / "runs/local").is_dir()
+    assert job.run_dir() == Path("runs/own") and (tmp_path / "runs/own").is_dir()
     monkeypatch.setenv("JOB_RUN_DIR", str(tmp_path / "runs" / "1234"))
     assert job.run_dir("ignored") == tmp_path / "runs" / "1234"
     assert (tmp_path / "runs" / "1234").is_dir()

@@ -621,6 +621,11 @@ def test_checkpoints_every_n_steps_without_a_check(monkeypatch) -> None:
     assert pace(4, 20, 99, monkeypatch, checkpoint_steps=6)[2] == [6, 12, 18]
 
 
+def test_no_timed_checkpoint_with_checkpoint_minutes_0(monkeypatch) -> None:
+    """0 turns the timed saves off, as 0 does for --checkpoint-steps (not: a save at every step)."""
+    assert pace(1, 40, 99, monkeypatch, checkpoint_minutes=0)[2] == []
+
+
 def model_numbers(data_dir: Path, run_dir: Path) -> tuple[np.ndarray, dict[str, float]]:
     """Under the model of run_dir's checkpoint: each training sample's loss, and the
     validation metrics that one process computes."""

@@ -17,7 +17,7 @@
 # at a time, the others wait for it; a damaged archive is never used: it is rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-action="${1:?usage: job-node.sh build-env [DIR] | cache-env DIR | record-env DIR | stage-data ARCHIVE | train [ARGS...]}"
+action="${1:?usage: job-node.sh build-env [DIR] | cache-env DIR | record-env DIR | add-project DIR | stage-data ARCHIVE | train [ARGS...] | run COMMAND...}"
 shift
 say() { printf '%s job-node.sh: %s\n' "$(date +%H:%M:%S)" "$*"; }
 fail() {

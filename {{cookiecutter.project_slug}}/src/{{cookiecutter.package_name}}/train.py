@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flag("--epochs", type=at_least(1, int), default=20, help="epochs in all")
     flag("--batch-size", type=at_least(1, int), default=64, help="samples per step and process")
     flag("--seed", type=int, default=0, help="random seed")
-    run_flag("--checkpoint-minutes", type=at_least(0, float), default=10.0, help="between saves")
+    run_flag("--checkpoint-minutes", type=at_least(0, float), default=10.0, help="0: off")
     run_flag("--checkpoint-steps", type=at_least(0, int), default=0, help="also every N steps")
     run_flag("--hang-minutes", type=at_least(0, float), default=30.0, help="no step: requeue")
     run_flag("--step-seconds", type=at_least(0, float), default=0.0, help="sleep after each step")

@@ -102,7 +102,7 @@ class Checkpointer:
         now = time.monotonic()
         steps = step - self.checked_step
         pace = (now - self.checked_at) / steps if steps else 0.0  # seconds per step
-        overdue = now - self.saved_at >= self.every_seconds
+        overdue = self.every_seconds > 0 and now - self.saved_at >= self.every_seconds
         stop_any, overdue_any, pace = self.trainer.agree([float(bool(stop)), float(overdue), pace])
         self.checked_step, self.checked_at = step, now
         self.next_check = step + 1

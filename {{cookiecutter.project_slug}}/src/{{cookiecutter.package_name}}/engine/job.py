@@ -16,7 +16,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Any
 
 METRICS_NAME = "metrics.json"
 EXIT_REQUEUE = 3  # what the engine's train.py exits with after a stop
@@ -33,7 +33,7 @@ class StopRequest:
     def __init__(self) -> None:
         self.signum: int | None = None
 
-    def install(self) -> Self:
+    def install(self) -> "StopRequest":
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._handle)
         return self
@@ -57,7 +57,7 @@ class StopRequest:
         return signal.Signals(self.signum).name if self.signum is not None else "none"
 
 
-def run_dir(default: str | Path = "runs/local") -> Path:
+def run_dir(default: str | Path = "runs/own") -> Path:
     """The run's folder, made if missing: job.sh's (the same on every requeue), else ``default``."""
     path = Path(os.environ.get("JOB_RUN_DIR") or default)
     path.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Self
 
 from .job import EXIT_REQUEUE, write_json
 
@@ -40,7 +39,7 @@ class Watchdog:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
 
-    def start(self) -> Self:
+    def start(self) -> "Watchdog":
         if self.seconds > 0:
             beat()
             self._thread.start()
