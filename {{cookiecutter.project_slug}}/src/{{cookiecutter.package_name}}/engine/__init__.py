@@ -6,6 +6,8 @@ sampler.py     the order of the samples: shuffled each epoch, shared out, resuma
 job.py         the run folder: stop signals, the stop marker, files written whole or not at all
 watchdog.py    ends a run whose steps stopped finishing, to be requeued
 tracker.py     the experiment tracker the project was made with
+ranks.py       (PyTorch) this process among the job's: its rank, its device, the process group
+loss_sum.py    (PyTorch) the training loss added up on the device, without a sync per step
 """
 
 import argparse
