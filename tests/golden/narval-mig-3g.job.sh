@@ -135,6 +135,7 @@ requeue() { # WHY: requeue the job to resume, unless it keeps coming back withou
 
 phase=setup
 trapped=0
+asking="" # the process that asks the training again to save, once the time limit is near
 setup_seconds=0
 if [[ "${SLURM_RESTART_COUNT:-0}" -eq 0 ]]; then
   rm -f "$run_dir/requeues" # a new job (RUN_ID=... sbatch job.sh too) starts its count afresh
@@ -144,6 +145,10 @@ on_time_limit() {
   if [[ "$phase" == train ]]; then
     log "time limit in 300 s: asking the training to save a checkpoint"
     scancel --signal=USR1 "$SLURM_JOB_ID" || true
+    if [[ -z "$asking" ]]; then # and every 10 s: a training still starting up gets it once it listens
+      while sleep 10; do scancel --signal=USR1 "$SLURM_JOB_ID" 2>/dev/null || true; done &
+      asking=$!
+    fi
   else
     requeue "time limit reached during $phase"
     exit 0
@@ -189,6 +194,7 @@ while [[ "$status" -gt 128 && "$trapped" -eq 1 ]]; do # the trap cut wait short:
   trapped=0 status=0
   wait "$train_pid" || status=$?
 done
+[[ -z "$asking" ]] || kill "$asking" 2>/dev/null || true
 
 # The marker, not srun's status, says a stop was saved: with several ranks, srun terminates the
 # ranks still shutting down once the first exits 3, and may report their status instead.

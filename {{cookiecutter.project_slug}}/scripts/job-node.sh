@@ -217,6 +217,9 @@ case "$action" in
     fi
     # shellcheck disable=SC1091  # the venv exists only inside the job
     source "$venv/bin/activate"
+    # A time-limit warning (USR1) that comes before the training listens for it is ignored, not
+    # fatal: the training's own handler replaces this, and job.sh asks again every 10 s.
+    trap '' USR1
     if [[ "$action" == train ]]; then
       exec python -m {{ cookiecutter.package_name }}.train --data-dir "$SLURM_TMPDIR/data" "$@"
     fi
