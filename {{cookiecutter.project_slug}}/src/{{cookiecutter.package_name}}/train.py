@@ -75,9 +75,10 @@ def run_settings(args: argparse.Namespace, train_set, val_set) -> dict:
     return settings | {"data": data}
 
 
-def train(args, trainer, checkpointer: Checkpointer, progress: Progress, stop: StopRequest) -> int:
+def train(
+    args, trainer, checkpointer: Checkpointer, progress: Progress, stop: StopRequest, tracker=None
+) -> int:
     """The loop: epochs of steps; between two steps, a stop or a checkpoint when one is due."""
-    tracker = Tracker(args, progress) if trainer.is_main else None
     while progress.epoch < args.epochs:
         started, trained = time.monotonic(), 0
         for batch in trainer.batches(progress.epoch, progress.samples):
@@ -172,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"done already: epoch {progress.epoch}, {args.run_dir / METRICS_NAME}")
         trainer.close()
         return EXIT_OK
+    tracker = Tracker(args, progress) if trainer.is_main else None  # its start is not a step
     watchdog = Watchdog(60 * args.hang_minutes, args.run_dir, trainer.rank).start()
     try:
-        code = train(args, trainer, checkpointer, progress, stop)
+        code = train(args, trainer, checkpointer, progress, stop, tracker)
     except DataError as exc:  # a batch the engine cannot handle: one line, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         trainer.close(clean=False)
