@@ -51,8 +51,10 @@ from pathlib import Path
 
 new, old = (os.fsencode(path) for path in sys.argv[1:3])
 for script in Path(sys.argv[1], "bin").iterdir():
-    if script.is_file() and not script.is_symlink() and old in script.read_bytes():
-        script.write_bytes(script.read_bytes().replace(old, new))
+    if script.is_file() and not script.is_symlink():
+        text = script.read_bytes()
+        if old in text:
+            script.write_bytes(text.replace(old, new))
 PY
 }
 
