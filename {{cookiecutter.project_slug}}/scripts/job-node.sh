@@ -51,27 +51,36 @@ from pathlib import Path
 
 new, old = (os.fsencode(path) for path in sys.argv[1:3])
 for script in Path(sys.argv[1], "bin").iterdir():
-    if script.is_file() and not script.is_symlink():
-        text = script.read_bytes()
-        if old in text:
-            script.write_bytes(text.replace(old, new))
+    if script.is_file() and not script.is_symlink() and old in (text := script.read_bytes()):
+        script.write_bytes(text.replace(old, new))
 PY
 }
 
-extract() { # ENTRY DIR: the cached venv into DIR, checksummed as it is read; fails if damaged
-  local entry="$1" dir="$2" summer actual
+from_cache() { # ENTRY DIR START: the cached venv into DIR, checksummed as it is read; fails if damaged
+  local entry="$1" dir="$2" summer
   mkdir -p "$dir"
   cksum <"$entry/env.tar" >"$dir.cksum" &
   summer=$!
-  tar -xf "$entry/env.tar" -C "$dir" || {
-    wait "$summer" || true
-    return 1
-  }
-  wait "$summer" || return 1
-  actual="$(cat "$dir.cksum")"
-  rm -f "$dir.cksum"
-  [[ -n "$actual" && "$actual" == "$(cat "$entry/env.tar.cksum" 2>/dev/null)" ]] || return 1
-  relocate "$dir" "$(sed -n 's/^path=//p' "$entry/info")"
+  if tar -xf "$entry/env.tar" -C "$dir" && wait "$summer" && cmp -s "$dir.cksum" "$entry/env.tar.cksum" &&
+    relocate "$dir" "$(sed -n 's/^path=//p' "$entry/info")"; then
+    rm -f "$dir.cksum"
+    say "venv in $dir from the cache $entry in $((SECONDS - $3)) s"
+    return
+  fi
+  wait "$summer" || true
+  rm -rf "$dir" "$dir.cksum"
+  return 1
+}
+
+take_lock() { # ENTRY: the right to build and publish ENTRY; mkdir is atomic on every file system
+  mkdir -p "$cache_root"
+  if [[ -n "$(find "$1.lock" -maxdepth 0 -mmin "+$((wait_limit / 60))" 2>/dev/null)" ]]; then
+    say "removing a stale lock $1.lock ($(cat "$1.lock/owner" 2>/dev/null))"
+    rm -rf "$1.lock"
+  fi
+  mkdir "$1.lock" 2>/dev/null || return 1
+  held_lock="$1.lock" # removed when this script exits
+  printf '%s\n' "job ${SLURM_JOB_ID:-none} on $(hostname)" >"$1.lock/owner"
 }
 
 publish() { # DIR ENTRY: the venv in DIR as the cache entry; written aside, then renamed in place
@@ -95,49 +104,28 @@ build() { # DIR: the venv from the wheelhouse (scripts/build-env.sh), timed
 }
 
 build_env() { # DIR: from the cache, or built (and cached when this job is the one to build it)
-  local dir="$1" start=$SECONDS key entry lock
+  local dir="$1" start=$SECONDS entry
   if [[ "$cache_root" == off ]]; then
     build "$dir"
     return
   fi
-  key="$(env_key)"
-  entry="$cache_root/$key"
-  lock="$entry.lock"
-  if [[ -e "$dir" && -n "$(ls -A "$dir")" ]]; then
-    fail "$dir exists and is not empty: the venv goes into a new folder"
-  fi
+  entry="$cache_root/$(env_key)"
+  [[ ! -e "$dir" || -z "$(ls -A "$dir")" ]] || fail "$dir exists and is not empty: the venv goes into a new folder"
   if [[ -f "$entry/env.tar" ]]; then
-    if extract "$entry" "$dir"; then
-      say "venv in $dir from the cache $entry in $((SECONDS - start)) s"
-      return
-    fi
-    rm -rf "$dir" "$dir.cksum"
+    from_cache "$entry" "$dir" "$start" && return
     say "the cached venv $entry is damaged (checksum or archive): rebuilding it"
     mv -T "$entry" "$entry.damaged.$$" 2>/dev/null && rm -rf "$entry.damaged.$$"
   fi
-  mkdir -p "$cache_root"
-  if [[ -d "$lock" && -n "$(find "$lock" -maxdepth 0 -mmin "+$((wait_limit / 60))" 2>/dev/null)" ]]; then
-    say "removing a stale lock $lock ($(cat "$lock/owner" 2>/dev/null))"
-    rm -rf "$lock"
-  fi
-  if mkdir "$lock" 2>/dev/null; then # mkdir is atomic on every file system: one builder
-    held_lock="$lock"
-    printf '%s\n' "job ${SLURM_JOB_ID:-none} on $(hostname)" >"$lock/owner"
+  if take_lock "$entry"; then
     build "$dir"
     publish "$dir" "$entry"
-    rm -rf "$lock"
-    held_lock=""
     return
   fi
-  say "another job builds this venv ($(cat "$lock/owner" 2>/dev/null || echo unknown)): waiting for it"
-  while [[ -d "$lock" && ! -f "$entry/env.tar" && $((SECONDS - start)) -lt "$wait_limit" ]]; do
+  say "another job builds this venv ($(cat "$entry.lock/owner" 2>/dev/null || echo unknown)): waiting for it"
+  while [[ -d "$entry.lock" && ! -f "$entry/env.tar" && $((SECONDS - start)) -lt "$wait_limit" ]]; do
     sleep 5
   done
-  if [[ -f "$entry/env.tar" ]] && extract "$entry" "$dir"; then
-    say "venv in $dir from the cache $entry in $((SECONDS - start)) s"
-    return
-  fi
-  rm -rf "$dir" "$dir.cksum"
+  [[ -f "$entry/env.tar" ]] && from_cache "$entry" "$dir" "$start" && return
   say "no cached venv came: building one for this job only"
   build "$dir"
 }
@@ -157,10 +145,7 @@ cache_env() { # DIR: publish the venv in DIR unless the cache has one for this k
   local entry
   [[ "$cache_root" != off ]] || return 0
   entry="$cache_root/$(env_key)"
-  [[ ! -f "$entry/env.tar" ]] || return 0
-  mkdir -p "$cache_root"
-  if mkdir "$entry.lock" 2>/dev/null; then
-    held_lock="$entry.lock"
+  if [[ ! -f "$entry/env.tar" ]] && take_lock "$entry"; then
     publish "$1" "$entry"
   fi
 }
@@ -200,15 +185,9 @@ case "$action" in
     add_project "${1:-$venv}"
 {%- endif %}
     ;;
-  record-env)
-    requirements_key >"${1:?record-env needs the venv folder}/.requirements-key"
-    ;;
-  cache-env)
-    cache_env "${1:?cache-env needs the venv folder}"
-    ;;
-  add-project)
-    add_project "${1:?add-project needs the venv folder}"
-    ;;
+  record-env) requirements_key >"${1:?record-env needs the venv folder}/.requirements-key" ;;
+  cache-env) cache_env "${1:?cache-env needs the venv folder}" ;;
+  add-project) add_project "${1:?add-project needs the venv folder}" ;;
   stage-data)
     mkdir -p "$SLURM_TMPDIR/data"
     tar -xf "${1:?stage-data needs the archive}" -C "$SLURM_TMPDIR/data"
@@ -222,16 +201,11 @@ case "$action" in
     # A time-limit warning (USR1) that comes before the training listens for it is ignored, not
     # fatal: the training's own handler replaces this, and job.sh asks again every 10 s.
     trap '' USR1
-    if [[ "$action" == train ]]; then
-      exec python -m {{ cookiecutter.package_name }}.train --data-dir "$SLURM_TMPDIR/data" "$@"
-    fi
+    [[ "$action" == run ]] || set -- python -m {{ cookiecutter.package_name }}.train --data-dir "$SLURM_TMPDIR/data" "$@"
     command -v "${1:?run needs a command}" >/dev/null 2>&1 ||
       fail "command not found: $1 (in the project's venv, from $PWD); e.g. sbatch job.sh -- python my_train.py"
-    export JOB_DATA_DIR="$SLURM_TMPDIR/data"
+    export JOB_DATA_DIR="$SLURM_TMPDIR/data" # where a command of your own finds the data
     exec "$@"
     ;;
-  *)
-    echo "job-node.sh: unknown action '$action'" >&2
-    exit 2
-    ;;
+  *) fail "unknown action '$action'; the actions are listed at the top of scripts/job-node.sh" ;;
 esac
