@@ -74,7 +74,7 @@ log "job $SLURM_JOB_ID (run $((${SLURM_RESTART_COUNT:-0} + 1))) on $SLURM_JOB_NU
 [[ -f "$dataset_archive" ]] ||
   die "dataset archive not found: $dataset_archive; make one with 'python -m {{ cookiecutter.package_name }}.make_dataset data/dataset.tar' and copy it there, or run: DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh"
 [[ "$*" != -- ]] || die "nothing after --: sbatch job.sh -- COMMAND [ARGS], e.g. sbatch job.sh -- python my_train.py"
-words=("$@") # training flags, or -- and a command of your own: words, never evaluated as code
+words=("$@") # training flags, or -- and a command of your own (words, never evaluated as code)
 submit=(sbatch job.sh)
 if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
   sweep_file="${SWEEP_FILE:-sweep.txt}"
@@ -89,7 +89,7 @@ if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
   log "sweep task $SLURM_ARRAY_TASK_ID: $line"
 fi
 if [[ "${words[0]:-}" == -- ]]; then
-  work=(run "${words[@]:1}") # scripts/job-node.sh's action, and its words
+  work=(run "${words[@]:1}") # what scripts/job-node.sh runs on each node
 else
   for arg in "${words[@]}"; do
     case "$arg" in
@@ -167,10 +167,7 @@ on_time_limit() {
     exit 0
   elif [[ -z "$asking" ]]; then # now and every 10 s: a training still starting up gets it once it listens
     log "time limit in {{ job.signal_seconds }} s: asking the training to save a checkpoint"
-    while true; do
-      scancel --signal=USR1 "$SLURM_JOB_ID" || true
-      sleep 10
-    done &
+    while true; do scancel --signal=USR1 "$SLURM_JOB_ID" || true; sleep 10; done &
     asking=$!
   fi
 }
@@ -209,8 +206,8 @@ log "training; results and checkpoints in $run_dir"
 log_start="$(stat -L -c %s /proc/$$/fd/1 2>/dev/null || echo 0)" # this job's log: what the training prints
 srun --kill-on-bad-exit=1 scripts/job-node.sh "${work[@]}" & # a command of your own: JOB_RUN_DIR, JOB_DATA_DIR
 train_pid=$!
-status=129 trapped=1
-while [[ "$status" -gt 128 && "$trapped" -eq 1 ]]; do # until it ends: the trap cuts wait short
+status=129 trapped=1 # as if a trap had cut a wait short: the loop waits until the training ends
+while [[ "$status" -gt 128 && "$trapped" -eq 1 ]]; do
   trapped=0 status=0
   wait "$train_pid" || status=$?
 done

@@ -26,7 +26,6 @@ shift $(($# < 2 ? $# : 2))
 count="$(grep -c -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$params" || true)"
 [[ "$count" -gt 0 ]] || die "$params has no parameter lines"
 queued="$(squeue -h -u "${USER:-$(id -un)}" -r 2>/dev/null | wc -l)" || queued=0 # each array task counts
-if ((queued + count > job_limit)); then
+((queued + count <= job_limit)) ||
   die "$count tasks and your $queued queued jobs exceed the limit of $job_limit jobs per user; split $params, or wait for jobs to end"
-fi
 SWEEP_FILE="$(realpath "$params")" exec sbatch --array="1-$count%$max_running" --output=%x-%A_%a.out job.sh "$@"

@@ -20,7 +20,6 @@ if [[ -z "${SLURM_JOB_ID:-}" ]]; then
   exit 1
 fi
 
-readonly package=my_ml_project
 readonly placeholder_accounts=(def-someuser aip-someuser)
 project_space="$HOME/projects/def-someuser"
 user="${USER:-$(id -un)}" # your folder in the group's project space is $project_space/$user
@@ -47,22 +46,15 @@ cd "$SLURM_SUBMIT_DIR"
 log "job $SLURM_JOB_ID (run $((${SLURM_RESTART_COUNT:-0} + 1))) on $SLURM_JOB_NUM_NODES node(s): ${SLURM_JOB_NODELIST:-?}"
 
 # ---- fail early, with the fix, before anything slow ----
-for placeholder in "${placeholder_accounts[@]}"; do
-  if [[ "${SLURM_JOB_ACCOUNT:-}" == "$placeholder" ]]; then
-    die "the job runs under the placeholder account $placeholder: put your account (CCDB group name) in job.sh (#SBATCH --account) and scripts/bashrc-snippet.sh, or run: sbatch --account=def-yourprof job.sh"
-  fi
-done
+[[ " ${placeholder_accounts[*]} " != *" ${SLURM_JOB_ACCOUNT:-} "* ]] ||
+  die "the job runs under the placeholder account $SLURM_JOB_ACCOUNT: put your account (CCDB group name) in job.sh (#SBATCH --account) and scripts/bashrc-snippet.sh, or run: sbatch --account=def-yourprof job.sh"
 [[ "$run_name" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
   die "RUN_ID '$run_name': expected letters, digits, '.', '_' or '-' (a job id or a name); e.g. RUN_ID=baseline sbatch job.sh"
 [[ -f "$dataset_archive" ]] ||
-  die "dataset archive not found: $dataset_archive; make one with 'python -m $package.make_dataset data/dataset.tar' and copy it there, or run: DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh"
-train_args=("$@")
-command=() # after --: a command of the user's own, run as its words (never evaluated as code)
-if [[ "${1:-}" == -- ]]; then
-  [[ $# -gt 1 ]] || die "nothing after --: sbatch job.sh -- COMMAND [ARGS], e.g. sbatch job.sh -- python my_train.py"
-  command=("${@:2}") train_args=()
-fi
-resume=(sbatch job.sh)
+  die "dataset archive not found: $dataset_archive; make one with 'python -m my_ml_project.make_dataset data/dataset.tar' and copy it there, or run: DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh"
+[[ "$*" != -- ]] || die "nothing after --: sbatch job.sh -- COMMAND [ARGS], e.g. sbatch job.sh -- python my_train.py"
+words=("$@") # training flags, or -- and a command of your own (words, never evaluated as code)
+submit=(sbatch job.sh)
 if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
   sweep_file="${SWEEP_FILE:-sweep.txt}"
   [[ -f "$sweep_file" ]] || die "sweep file not found: $sweep_file (sweep.sh sets SWEEP_FILE)"
@@ -70,24 +62,29 @@ if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
     die "array task $SLURM_ARRAY_TASK_ID: a sweep's tasks are numbered from 1, one per line of $sweep_file (./sweep.sh numbers them)"
   line="$(awk -v n="$SLURM_ARRAY_TASK_ID" '/^[[:space:]]*(#|$)/ { next } ++i == n { print; exit }' "$sweep_file")"
   [[ -n "$line" ]] || die "$sweep_file has no parameter line $SLURM_ARRAY_TASK_ID"
-  read -r -a sweep_args <<<"$line" # words, never evaluated as code
-  if [[ -n "${command[*]}" ]]; then command+=("${sweep_args[@]}"); else train_args+=("${sweep_args[@]}"); fi
-  resume=(SWEEP_FILE="$sweep_file" sbatch --array="$SLURM_ARRAY_TASK_ID" job.sh)
+  read -r -a sweep_args <<<"$line"
+  words+=("${sweep_args[@]}")
+  submit=(SWEEP_FILE="$sweep_file" sbatch --array="$SLURM_ARRAY_TASK_ID" job.sh)
   log "sweep task $SLURM_ARRAY_TASK_ID: $line"
 fi
-for arg in "${train_args[@]}"; do
-  case "$arg" in
-    --run-dir | --run-dir=* | --data-dir | --data-dir=*)
-      die "${arg%%=*} is job.sh's to set (the run folder $run_dir, the data in \$SLURM_TMPDIR): name a run with RUN_ID=<name> sbatch job.sh, choose the data with DATASET_ARCHIVE=<archive>" ;;
-  esac
-done
+if [[ "${words[0]:-}" == -- ]]; then
+  work=(run "${words[@]:1}") # what scripts/job-node.sh runs on each node
+else
+  for arg in "${words[@]}"; do
+    case "$arg" in
+      --run-dir | --run-dir=* | --data-dir | --data-dir=*)
+        die "${arg%%=*} is job.sh's to set (the run folder $run_dir, the data in \$SLURM_TMPDIR): name a run with RUN_ID=<name> sbatch job.sh, choose the data with DATASET_ARCHIVE=<archive>" ;;
+    esac
+  done
+  work=(train --run-dir "$run_dir" "${words[@]}")
+fi
 # what a resumed job needs to find this run's folder and data again (sbatch options are not known)
 for name in DATASET_ARCHIVE RESULTS_ROOT; do
-  if [[ -n "${!name:-}" ]]; then resume=("$name=${!name}" "${resume[@]}"); fi
+  if [[ -n "${!name:-}" ]]; then submit=("$name=${!name}" "${submit[@]}"); fi
 done
-resume=(RUN_ID="$run_name" "${resume[@]}" "$@")
-done_mark="$run_dir/done" # holds the training flags of the run's last training that finished
-if [[ -n "${CHAIN_JOB:-}" && -f "$done_mark" && "$(cat "$done_mark")" == "$(printf '%s\n' "${train_args[@]}")" ]]; then
+resume="$(printf '%q ' RUN_ID="$run_name" "${submit[@]}" "$@")" # the command that resumes this run
+done_mark="$run_dir/done" # holds the words of the run's last training that finished
+if [[ -n "${CHAIN_JOB:-}" && -f "$done_mark" && "$(cat "$done_mark")" == "$(printf '%s\n' "${words[@]}")" ]]; then
   log "run $run_id is done already: this job of scripts/chain.sh ends without training; results in $run_dir"
   exit 0
 fi
@@ -113,41 +110,37 @@ report() { # OUTCOME: add this job to $run_dir/run.json, and log the one-line su
 }
 
 requeue() { # WHY: requeue the job to resume, unless it keeps coming back without a new checkpoint
-  local stalls
+  local stalls=0
   mkdir -p "$run_dir"
-  if [[ "$(checkpoint_mark)" == "$start_mark" ]]; then echo stalled; else echo progressed; fi >>"$run_dir/requeues"
-  stalls="$(tac "$run_dir/requeues" | awk '$0 == "stalled" { n++; next } { exit } END { print n + 0 }')"
+  [[ "$(checkpoint_mark)" != "$start_mark" ]] || stalls="$(($(cat "$stalls_file" 2>/dev/null || echo 0) + 1))"
+  echo "$stalls" >"$stalls_file"
   if ((stalls > max_stalls)); then
     report failed
-    die "$1, but the job was requeued $max_stalls times in a row without a new checkpoint: not again (MAX_REQUEUES_WITHOUT_PROGRESS=$max_stalls); see the lines above, then resume with: $(printf '%q ' "${resume[@]}")"
+    die "$1, but the job was requeued $max_stalls times in a row without a new checkpoint: not again (MAX_REQUEUES_WITHOUT_PROGRESS=$max_stalls); see the lines above, then resume with: $resume"
   fi
   report requeued
   log "$1; requeueing job $SLURM_JOB_ID to resume"
   if ! scontrol requeue "$SLURM_JOB_ID"; then # some clusters refuse Slurm commands from compute nodes
     report stopped >/dev/null # its summary is the one above
-    log "the cluster refused the requeue: the run stopped; resume it from its last checkpoint with: $(printf '%q ' "${resume[@]}")(or chain jobs from the start: scripts/chain.sh)"
+    log "the cluster refused the requeue: the run stopped; resume it from its last checkpoint with: $resume(or chain jobs from the start: scripts/chain.sh)"
   fi
 }
 
 phase=setup
-trapped=0
-asking="" # the process that asks the training again to save, once the time limit is near
+asking="" # the process that asks the training to save, once the time limit is near
 setup_seconds=0
-if [[ "${SLURM_RESTART_COUNT:-0}" -eq 0 ]]; then
-  rm -f "$run_dir/requeues" # a new job (RUN_ID=... sbatch job.sh too) starts its count afresh
-fi
+stalls_file="$run_dir/requeues-without-progress" # how many requeues in a row saved no new checkpoint
+# a new job (RUN_ID=... sbatch job.sh too) starts its count afresh
+[[ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]] || rm -f "$stalls_file"
 on_time_limit() {
   trapped=1
-  if [[ "$phase" == train ]]; then
-    log "time limit in 300 s: asking the training to save a checkpoint"
-    scancel --signal=USR1 "$SLURM_JOB_ID" || true
-    if [[ -z "$asking" ]]; then # and every 10 s: a training still starting up gets it once it listens
-      while sleep 10; do scancel --signal=USR1 "$SLURM_JOB_ID" 2>/dev/null || true; done &
-      asking=$!
-    fi
-  else
+  if [[ "$phase" != train ]]; then
     requeue "time limit reached during $phase"
     exit 0
+  elif [[ -z "$asking" ]]; then # now and every 10 s: a training still starting up gets it once it listens
+    log "time limit in 300 s: asking the training to save a checkpoint"
+    while true; do scancel --signal=USR1 "$SLURM_JOB_ID" || true; sleep 10; done &
+    asking=$!
   fi
 }
 trap on_time_limit USR1
@@ -173,20 +166,10 @@ hung="$run_dir/hung.json"       # a rank's watchdog writes it when no step finis
 rm -f "$stopped" "$hung"
 log "training; results and checkpoints in $run_dir"
 log_start="$(stat -L -c %s /proc/$$/fd/1 2>/dev/null || echo 0)" # this job's log: what the training prints
-missing_module() { # the module a Python traceback of this run named missing, if any
-  if [[ -f /proc/$$/fd/1 ]]; then
-    tail -c "+$((log_start + 1))" /proc/$$/fd/1 | sed -n "s/^ModuleNotFoundError: No module named '\([^'.]*\).*/\1/p" | tail -n 1
-  fi
-}
-if [[ -n "${command[*]}" ]]; then # JOB_RUN_DIR is its run folder, JOB_DATA_DIR its data
-  srun --kill-on-bad-exit=1 scripts/job-node.sh run "${command[@]}" &
-else
-  srun --kill-on-bad-exit=1 scripts/job-node.sh train --run-dir "$run_dir" "${train_args[@]}" &
-fi
+srun --kill-on-bad-exit=1 scripts/job-node.sh "${work[@]}" & # a command of your own: JOB_RUN_DIR, JOB_DATA_DIR
 train_pid=$!
-status=0
-wait "$train_pid" || status=$?
-while [[ "$status" -gt 128 && "$trapped" -eq 1 ]]; do # the trap cut wait short: wait again
+status=129 trapped=1 # as if a trap had cut a wait short: the loop waits until the training ends
+while [[ "$status" -gt 128 && "$trapped" -eq 1 ]]; do
   trapped=0 status=0
   wait "$train_pid" || status=$?
 done
@@ -199,15 +182,16 @@ if [[ -f "$stopped" ]]; then
 elif [[ -f "$hung" ]]; then
   requeue "the training hung: no step finished for --hang-minutes (the watchdog's stacks are above)"
 elif [[ "$status" -eq 0 ]]; then
-  printf '%s\n' "${train_args[@]}" >"$done_mark"
+  printf '%s\n' "${words[@]}" >"$done_mark"
   report "done"
   log "done: results in $run_dir"
-elif [[ "$status" -eq 2 ]]; then # bad input, or a run folder of other settings: not a crash
-  report failed
-  die "training refused to start (exit 2): the error above says why and how to go on; nothing was trained"
 else
   report failed
-  module="$(missing_module)"
-  [[ -z "$module" ]] || die "no module named '$module' in the venv: add the package that provides it to requirements.txt (most have its name: pip install --no-index $module; PIL is pillow, sklearn is scikit-learn; avail_wheels NAME lists DRAC's wheels), then resume with: $(printf '%q ' "${resume[@]}")"
-  die "training exited with status $status (see the lines above); after a fix, resume from its last checkpoint with: $(printf '%q ' "${resume[@]}")"
+  # exit 2: bad input, or a run folder of other settings; not a crash
+  [[ "$status" -ne 2 ]] || die "training refused to start (exit 2): the error above says why and how to go on; nothing was trained"
+  # the module a Python traceback of this run named missing, if any (this job's log is a file)
+  [[ ! -f /proc/$$/fd/1 ]] || module="$(tail -c "+$((log_start + 1))" /proc/$$/fd/1 |
+    sed -n "s/^ModuleNotFoundError: No module named '\([^'.]*\).*/\1/p" | tail -n 1)"
+  [[ -z "${module:-}" ]] || die "no module named '$module' in the venv: add the package that provides it to requirements.txt (most have its name: pip install --no-index $module; PIL is pillow, sklearn is scikit-learn; avail_wheels NAME lists DRAC's wheels), then resume with: $resume"
+  die "training exited with status $status (see the lines above); after a fix, resume from its last checkpoint with: $resume"
 fi

@@ -8,11 +8,12 @@
 # the run is named after the first job's id. Prints one line per job submitted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-count="${1:-}"
-[[ "$count" =~ ^[1-9][0-9]?$ ]] || {
-  echo "chain.sh: N '$count': expected the number of jobs, 1 to 99; e.g. scripts/chain.sh 3 -- --epochs 200" >&2
+die() {
+  echo "chain.sh: $*" >&2
   exit 1
 }
+count="${1:-}"
+[[ "$count" =~ ^[1-9][0-9]?$ ]] || die "N '$count': expected the number of jobs, 1 to 99; e.g. scripts/chain.sh 3 -- --epochs 200"
 shift
 sbatch_options=()
 while (($#)) && [[ "$1" != -- ]]; do
@@ -23,10 +24,8 @@ if (($#)); then shift; fi # the --; what is left goes to the training
 export CHAIN_JOB=1         # job.sh: end at once when the run is already done
 after=() ids=()
 for ((i = 1; i <= count; i++)); do
-  job_id="$(sbatch --parsable "${after[@]}" "${sbatch_options[@]}" job.sh "$@")" || {
-    echo "chain.sh: sbatch refused job $i of $count (its message is above)${ids[*]:+; submitted before it: ${ids[*]}}" >&2
-    exit 1
-  }
+  job_id="$(sbatch --parsable "${after[@]}" "${sbatch_options[@]}" job.sh "$@")" ||
+    die "sbatch refused job $i of $count (its message is above)${ids[*]:+; submitted before it: ${ids[*]}}"
   job_id="${job_id%%;*}"
   ids+=("$job_id")
   export RUN_ID="${RUN_ID:-$job_id}"

@@ -169,9 +169,8 @@ monitor() { # PID: while PID runs, every GPU_SAMPLE_SECONDS, this node's GPUs' u
   mkdir -p "$JOB_RUN_DIR/usage"
   while kill -0 "$pid" 2>/dev/null; do
     [[ "${SLURM_PROCID:-0}" != 0 ]] || touch "$JOB_RUN_DIR/usage/heartbeat-$run"
-    if [[ -n "$gpus" ]]; then
-      nvidia-smi "${select[@]}" --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,nounits >>"$gpus" 2>/dev/null
-    fi
+    [[ -z "$gpus" ]] || nvidia-smi "${select[@]}" --query-gpu=index,utilization.gpu,memory.used \
+      --format=csv,noheader,nounits >>"$gpus" 2>/dev/null
     sleep "${GPU_SAMPLE_SECONDS:-30}"
   done
 }
