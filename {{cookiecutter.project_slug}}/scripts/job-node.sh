@@ -73,14 +73,13 @@ from_cache() { # ENTRY DIR START: the cached venv into DIR, checksummed as it is
 }
 
 take_lock() { # ENTRY: the right to build and publish ENTRY; mkdir is atomic on every file system
-  mkdir -p "$cache_root"
   if [[ -n "$(find "$1.lock" -maxdepth 0 -mmin "+$((wait_limit / 60))" 2>/dev/null)" ]]; then
     say "removing a stale lock $1.lock ($(cat "$1.lock/owner" 2>/dev/null))"
     rm -rf "$1.lock"
   fi
   mkdir "$1.lock" 2>/dev/null || return 1
-  held_lock="$1.lock" # removed when this script exits
   printf '%s\n' "job ${SLURM_JOB_ID:-none} on $(hostname)" >"$1.lock/owner"
+  held_lock="$1.lock" # removed when this script exits
 }
 
 publish() { # DIR ENTRY: the venv in DIR as the cache entry; written aside, then renamed in place
@@ -110,6 +109,7 @@ build_env() { # DIR: from the cache, or built (and cached when this job is the o
     return
   fi
   entry="$cache_root/$(env_key)"
+  mkdir -p "$cache_root"
   [[ ! -e "$dir" || -z "$(ls -A "$dir")" ]] || fail "$dir exists and is not empty: the venv goes into a new folder"
   if [[ -f "$entry/env.tar" ]]; then
     from_cache "$entry" "$dir" "$start" && return
@@ -145,6 +145,7 @@ cache_env() { # DIR: publish the venv in DIR unless the cache has one for this k
   local entry
   [[ "$cache_root" != off ]] || return 0
   entry="$cache_root/$(env_key)"
+  mkdir -p "$cache_root"
   if [[ ! -f "$entry/env.tar" ]] && take_lock "$entry"; then
     publish "$1" "$entry"
   fi
