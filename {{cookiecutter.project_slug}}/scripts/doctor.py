@@ -62,19 +62,13 @@ def one_line(text):
 
 def group_of(account):
     """The account's group, as the bake's rules.account_group says: def-prof_gpu -> def-prof."""
-    for suffix in ACCOUNT_SUFFIXES:
-        if account.endswith("_" + suffix):
-            return account[: -len(suffix) - 1]
-    return account
+    return re.sub(f"_({'|'.join(ACCOUNT_SUFFIXES)})$", "", account)
 
 
 def cluster_from_host(host):
     """The cluster of a host name (narval1.narval... -> narval, trig-login01 -> trillium), or ""."""
-    for part in re.split(r"[.-]", host.lower()):
-        for key, (_, words) in CLUSTERS.items():
-            if re.sub(r"[0-9].*", "", part) in words:
-                return key
-    return ""
+    words = {re.sub(r"[0-9].*", "", part) for part in re.split(r"[.-]", host.lower())}
+    return next((key for key, (_, names) in CLUSTERS.items() if words & set(names)), "")
 
 
 def check_cluster():

@@ -53,11 +53,10 @@ while command -v flock >/dev/null; do # (no flock: no lock)
   if [[ /dev/fd/9 -ef $lock ]]; then break; fi
 done
 
-# One pass writes the new text: the block where the first block was (or at the end), other blocks
-# dropped, every other line as it was; and says what is wrong, if anything, so that nothing is
-# changed. Marker lines may end in CR (a file saved on Windows) or blanks. Inside the block,
-# comments, blank lines, the snippet's lines and the account lines of any earlier version are
-# ours; any other line there is the user's.
+# One pass writes the new text (the block where the first block was, or at the end; other blocks
+# dropped; other lines as they were) and says what is wrong, if anything. Marker lines may end in CR
+# (a file saved on Windows) or blanks. Inside the block, comments, blank lines, the snippet's lines
+# and the account lines of any earlier version are ours; any other line there is the user's.
 input="$target"
 [[ -e $target ]] || input=/dev/null
 problem="$(awk -f /dev/stdin "$snippet" "$input" 2>&1 >"$tmp" <<'AWK'
