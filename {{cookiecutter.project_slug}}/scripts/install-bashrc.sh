@@ -114,10 +114,8 @@ else
   # a backup under a new name every time (mktemp: never an earlier one's), as readable as the file
   backup="$(mktemp -- "$bashrc.bak-$(date +%Y%m%d-%H%M%S).XXXX")" ||
     die "cannot create a backup beside $bashrc; fix the folder's permissions, then run this again"
-  if ! cat -- "$target" >"$backup" || ! chmod --reference="$target" -- "$backup"; then
-    rm -f -- "$backup"
-    die "cannot write the backup $backup; free some space or fix the folder's permissions, then run this again"
-  fi
+  cp -p -- "$target" "$backup" ||
+    { rm -f -- "$backup"; die "cannot write the backup $backup; free some space or fix the folder's permissions, then run this again"; }
   if (($(stat -c %h -- "$target") > 1)); then
     cat -- "$tmp" >"$target" # hard links: a rename would leave the other names with the old text
   else
