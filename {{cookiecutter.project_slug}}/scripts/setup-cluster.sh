@@ -21,6 +21,7 @@ module load "${modules[@]}"
 {%- if drac.cluster(cookiecutter.cluster).job_venv == "home" %}
 scripts/build-env.sh "$venv"
 scripts/job-node.sh record-env "$venv"
+scripts/job-node.sh add-project "$venv"
 {%- else %}
 fresh=1
 [[ ! -e "$venv" ]] || fresh=0
@@ -28,8 +29,8 @@ scripts/build-env.sh "$venv"
 scripts/job-node.sh record-env "$venv"
 # A venv made here for the first time fills the jobs' environment cache: the first job starts warm.
 if ((fresh)); then scripts/job-node.sh cache-env "$venv"; fi
-{%- endif %}
 scripts/job-node.sh add-project "$venv" # after the cache: the cached venv is not this project's
+{%- endif %}
 printf '%s\n' "${modules[@]}" >"$venv/modules" # what to load before activating it, from any folder
 {%- if drac.cluster(cookiecutter.cluster).job_venv == "home" %}
 echo "setup-cluster.sh: {{ drac.cluster(cookiecutter.cluster).name }}'s jobs use this venv (HOME is read-only in jobs): run this again after changing requirements.txt"
