@@ -16,8 +16,6 @@ GPU use comes from the samples job-node.sh writes (RUN_DIR/usage/gpu-*.csv: nvid
 where seff is not installed, from sacct).
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import os
