@@ -98,7 +98,10 @@ def test_the_readmes_interactive_recipe_imports_the_package_from_any_folder(proj
         assert not [name for name in tar.getnames() if name.endswith(".pth") and project.name in name]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    # the README loads the modules the venv was built with, modules.txt's too, from any folder
+    assert (venv / "modules").read_text().split() == slurm.run(["scripts/modules.sh"], cwd=project).split()
     activate = readme_block(project, "Set up the software environment", "scripts/setup-cluster.sh")[1:]
+    assert activate[0].startswith(f"module load $(cat ~/venvs/{project.name}/modules)"), activate
     dataset = readme_block(project, "Copy code and data to the cluster", f"python -m {project.name}.make_dataset")
     done = slurm.shell("\n".join(["set -e", *activate, *dataset]), cwd=elsewhere, env={"PYTHONPATH": None})
     assert done.returncode == 0 and "wrote " in done.stdout, done.stdout + done.stderr

@@ -62,26 +62,19 @@ def one_line(text):
 
 def group_of(account):
     """The account's group, as the bake's rules.account_group says: def-prof_gpu -> def-prof."""
-    for suffix in ACCOUNT_SUFFIXES:
-        if account.endswith("_" + suffix):
-            return account[: -len(suffix) - 1]
-    return account
+    return re.sub(f"_({'|'.join(ACCOUNT_SUFFIXES)})$", "", account)
 
 
 def cluster_from_host(host):
     """The cluster of a host name (narval1.narval... -> narval, trig-login01 -> trillium), or ""."""
-    for part in re.split(r"[.-]", host.lower()):
-        for key, (_, words) in CLUSTERS.items():
-            if re.sub(r"[0-9].*", "", part) in words:
-                return key
-    return ""
+    words = {re.sub(r"[0-9].*", "", part) for part in re.split(r"[.-]", host.lower())}
+    return next((key for key, (_, names) in CLUSTERS.items() if words & set(names)), "")
 
 
 def check_cluster():
-    here = os.environ.get("CC_CLUSTER", "").lower()
-    how = "$CC_CLUSTER=" + os.environ.get("CC_CLUSTER", "")
-    if not here:
-        here, how = cluster_from_host(os.uname().nodename), "host " + os.uname().nodename
+    named, host = os.environ.get("CC_CLUSTER", ""), os.uname().nodename
+    here = named.lower() or cluster_from_host(host)
+    how = f"$CC_CLUSTER={named}" if named else f"host {host}"
     if not here:
         return "✘", (
             f"not on a DRAC cluster (no $CC_CLUSTER, {how}). Fix: run this on a {NAME} login node: "
@@ -90,11 +83,10 @@ def check_cluster():
     if here == CLUSTER:
         return "✔", f"on {NAME} ({how}){SUBMIT_NOTE}"
     title = CLUSTERS[here][0] if here in CLUSTERS else here
-    text = f"on {title} ({how}), but this project is made for {NAME}. Fix: run this on {NAME}"
-    text += f" (ssh {SUBMIT_HOST})"
+    fix = f"run this on {NAME} (ssh {SUBMIT_HOST})"
     if here in CLUSTERS:
-        text += f", or make the project for {title}: scripts/regenerate.sh cluster={here}"
-    return "✘", text
+        fix += f", or make the project for {title}: scripts/regenerate.sh cluster={here}"
+    return "✘", f"on {title} ({how}), but this project is made for {NAME}. Fix: {fix}"
 
 
 def read_job_account():
@@ -184,11 +176,10 @@ def check_python_module(loaded):
             f"arrow), {AGAIN}"
         )
     modules = out.split()
-    python = "python -c 'import platform; print(platform.python_version())'"
-    status, version, err = with_modules(modules, python)
-    if status == 0 and version.strip():
-        loaded.update(modules=modules, python=version.strip())
-        return "✔", f"module load {' '.join(modules)} (Python {version.strip()})"
+    status, version, err = with_modules(modules, "python -V")  # Python 3.11.5
+    if status == 0 and version.startswith("Python "):
+        loaded.update(modules=modules, python=".".join(version.split()[1].split(".")[:2]))
+        return "✔", f"module load {' '.join(modules)} ({version.strip()})"
     problem = "loaded, but python does not run"
     if status == 99:  # Lmod: "Lmod has detected the following error: <what>", lines, a blank line
         _, found, lmod = err.partition("has detected the following error:")
@@ -219,7 +210,7 @@ def check_wheels(loaded):
     if not missing:
         found = " ".join(row[0] for row in rows) or "none listed"
         return "✔", f"every requirement has a wheel for this Python ({found})"
-    python = ".".join(loaded["python"].split(".")[:2])
+    python = loaded["python"]
     return "✘", (
         f"no wheel in DRAC's wheelhouse for Python {python} of: {missing}. Fix: change or remove "
         "those lines of requirements.txt (avail_wheels <name> --all-versions lists the versions "
@@ -388,7 +379,7 @@ def check_sbatch():
 def main():
     os.chdir(Path(__file__).resolve().parent.parent)
     account = read_job_account()
-    loaded = {}  # the modules and Python's version, once they load and python runs
+    loaded = {}  # the modules and Python's X.Y, once they load and python runs
     checks = {
         "cluster": check_cluster,
         "account in job.sh": lambda: check_account_line(account),

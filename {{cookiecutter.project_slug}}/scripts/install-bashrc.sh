@@ -53,19 +53,20 @@ while command -v flock >/dev/null; do # (no flock: no lock)
   if [[ /dev/fd/9 -ef $lock ]]; then break; fi
 done
 
-# Check everything before changing anything. Marker lines may end in CR (a file saved on Windows)
-# or blanks. Inside the block, comments, blank lines, the snippet's lines and the account lines of
-# any earlier version are ours; any other line there is the user's.
+# One pass writes the new text (the block where the first block was, or at the end; other blocks
+# dropped; other lines as they were) and says what is wrong, if anything. Marker lines may end in CR
+# (a file saved on Windows) or blanks. Inside the block, comments, blank lines, the snippet's lines
+# and the account lines of any earlier version are ours; any other line there is the user's.
 input="$target"
 [[ -e $target ]] || input=/dev/null
-problem="$(awk -f /dev/stdin "$snippet" "$input" <<'AWK'
+problem="$(awk -f /dev/stdin "$snippet" "$input" 2>&1 >"$tmp" <<'AWK'
 FNR == NR { ours[$0] = 1; next }
 { line = $0; sub(/[ \t\r]+$/, "", line); at = "line " FNR " of " ENVIRON["BASHRC"] }
 line == ENVIRON["BEGIN"] && inside {
   msg = at " is a second begin marker inside the block that begins on line " start "; delete one of the two marker lines"
   exit
 }
-line == ENVIRON["BEGIN"] { inside = 1; start = FNR; next }
+line == ENVIRON["BEGIN"] { if (!done) print ENVIRON["BLOCK"]; done = inside = 1; start = FNR; next }
 line == ENVIRON["END"] && !inside {
   msg = at " is an end marker with no begin marker before it; delete that line"
   exit
@@ -77,6 +78,7 @@ inside {
     mine = mine (mine == "" ? "" : "; ") "line " FNR ": " line
   next
 }
+{ print }
 # The user's own lines: any assignment (export, declare -x, typeset, NAME=, ${NAME:=...}) or any
 # unset / export -n / declare +x of these variables, outside comments.
 line !~ /^[ \t]*#/ &&
@@ -92,21 +94,15 @@ END {
     msg = ENVIRON["BASHRC"] " has lines of yours inside the marked block (" mine "); move them above the begin marker or below the end marker"
   if (msg == "" && sets != "")
     msg = ENVIRON["BASHRC"] " already sets (or unsets) the account outside the marked block (" sets "); remove or edit those lines yourself"
-  print msg
+  if (msg != "")
+    print msg >"/dev/stderr"
+  else if (!done)
+    print ENVIRON["BLOCK"]
 }
 AWK
 )"
 [[ -z $problem ]] || die "$problem, then run this again"
 
-# The new text: the block where the first block was (or at the end), other blocks dropped, every
-# other line as it was.
-awk '
-  { line = $0; sub(/[ \t\r]+$/, "", line) }
-  line == ENVIRON["BEGIN"] { if (!done) print ENVIRON["BLOCK"]; done = 1; inside = 1; next }
-  line == ENVIRON["END"] { inside = 0; next }
-  !inside { print }
-  END { if (!done) print ENVIRON["BLOCK"] }
-' "$input" >"$tmp"
 backup="none, it is a new file"
 if [[ ! -e $target ]]; then
   chmod "$(printf '%o' $((0666 & ~$(umask))))" -- "$tmp"
@@ -118,10 +114,8 @@ else
   # a backup under a new name every time (mktemp: never an earlier one's), as readable as the file
   backup="$(mktemp -- "$bashrc.bak-$(date +%Y%m%d-%H%M%S).XXXX")" ||
     die "cannot create a backup beside $bashrc; fix the folder's permissions, then run this again"
-  if ! cat -- "$target" >"$backup" || ! chmod --reference="$target" -- "$backup"; then
-    rm -f -- "$backup"
-    die "cannot write the backup $backup; free some space or fix the folder's permissions, then run this again"
-  fi
+  cp -p -- "$target" "$backup" ||
+    { rm -f -- "$backup"; die "cannot write the backup $backup; free some space or fix the folder's permissions, then run this again"; }
   if (($(stat -c %h -- "$target") > 1)); then
     cat -- "$tmp" >"$target" # hard links: a rename would leave the other names with the old text
   else

@@ -55,20 +55,18 @@ fi
 
 # A Python with cookiecutter 2.7: the project's .venv (scripts/setup-laptop.sh), python3, or a
 # small venv of its own in ~/.cache, made once.
+tools="${XDG_CACHE_HOME:-$HOME/.cache}/cookiecutter-drac-ml/tools"
 python=""
-for candidate in "$project/.venv/bin/python" python3; do
+for candidate in "$project/.venv/bin/python" python3 "$tools/bin/python"; do
   if "$candidate" -c 'import sys, cookiecutter; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
     python="$candidate" && break
   fi
 done
 if [[ -z "$python" ]]; then
-  tools="${XDG_CACHE_HOME:-$HOME/.cache}/cookiecutter-drac-ml/tools"
-  if ! "$tools/bin/python" -c 'import cookiecutter' 2>/dev/null; then
-    say "installing cookiecutter into $tools (once)"
-    { python3 -m venv "$tools" && "$tools/bin/python" -m pip install -q 'cookiecutter>=2.7,<2.8'; } ||
-      fail "could not install cookiecutter into $tools: run scripts/setup-laptop.sh, or pip install 'cookiecutter>=2.7,<2.8'"
-  fi
+  say "installing cookiecutter into $tools (once)"
   python="$tools/bin/python"
+  { python3 -m venv "$tools" && "$python" -m pip install -q 'cookiecutter>=2.7,<2.8'; } ||
+    fail "could not install cookiecutter into $tools: run scripts/setup-laptop.sh, or pip install 'cookiecutter>=2.7,<2.8'"
 fi
 
 scratch="$(mktemp -d)"

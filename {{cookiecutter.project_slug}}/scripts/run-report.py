@@ -16,13 +16,10 @@ GPU use comes from the samples job-node.sh writes (RUN_DIR/usage/gpu-*.csv: nvid
 where seff is not installed, from sacct).
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -32,31 +29,26 @@ from pathlib import Path
 IDLE_GPU = 30.0  # percent: below this mean, the log warns (sites stop jobs whose GPUs idle)
 
 
-def gpu_samples(run_dir: Path, job_id: str, restart: int) -> list[tuple[float, float]]:
-    """(utilization %, memory MiB) of every sample this job's run took, on every node."""
-    samples = []
+def gpu_usage(run_dir: Path, job_id: str, restart: int) -> dict:
+    """The means of the GPU samples this job's run took, on every node, as run.json keeps them."""
+    samples = []  # (utilization %, memory MiB)
     for path in sorted((run_dir / "usage").glob(f"gpu-*-{job_id}-{restart}.csv")):
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            fields = [field.strip() for field in line.split(",")]
+            fields = line.split(",")
             try:
                 samples.append((float(fields[1]), float(fields[2])))
             except (IndexError, ValueError):
-                continue  # a line cut short when the job ended
-    return samples
-
-
-def mean(values: list[float], digits: int | None = None) -> float | None:
-    """The mean, rounded; None for no values."""
-    return round(statistics.fmean(values), digits) if values else None
-
-
-def gpu_usage(samples: list[tuple[float, float]]) -> dict:
-    """The means of a run's GPU samples, as run.json keeps them (None without samples)."""
+                continue  # a line cut short when the job ended, or "[N/A]" (a MIG slice)
     return {
         "gpu_utilization_mean": mean([s[0] for s in samples], 1),
         "gpu_memory_mean_mib": mean([s[1] for s in samples]),
         "gpu_samples": len(samples),
     }
+
+
+def mean(values: list[float], digits: int | None = None) -> float | None:
+    """The mean, rounded; None for no values."""
+    return round(statistics.fmean(values), digits) if values else None
 
 
 def heartbeat_wall(run_dir: Path, run: dict) -> float:
@@ -80,20 +72,16 @@ def no_gpu_samples(run_dir: Path, runs: list[dict]) -> str:
 def slurm_seconds(text: str) -> float:
     """Slurm's [D-][HH:]MM:SS[.mmm] (sacct's Elapsed, TotalCPU) in seconds."""
     days, _, clock = text.rpartition("-")
-    seconds = 0.0
-    for part in clock.split(":"):
-        seconds = seconds * 60 + float(part)
+    seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(clock.split(":"))))
     return int(days or 0) * 86400 + seconds
 
 
-def ask(command: list[str]) -> str:
+def ask(*command: str) -> str:
     """What an accounting command prints; "" when it is missing, fails or is slow (a slow
     database must not cost the report, nor the job's last minutes)."""
-    if not shutil.which(command[0]):
-        return ""
     try:
-        done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=20)
-    except (subprocess.TimeoutExpired, OSError):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=20)
+    except (subprocess.TimeoutExpired, OSError):  # OSError: not installed here
         return ""
     return done.stdout if done.returncode == 0 else ""
 
@@ -102,16 +90,15 @@ def cpu_efficiency(job_id: str) -> str | None:
     """seff's "CPU Efficiency: 65.20% of ..." as "65.20%"; without seff, seff's arithmetic on
     sacct's figures: the CPU time of the job's finished steps over its cores times its wall time.
     None when neither answers."""
-    found = re.search(r"CPU Efficiency:\s*([0-9.]+%)", ask(["seff", job_id]))
+    found = re.search(r"CPU Efficiency:\s*([0-9.]+%)", ask("seff", job_id))
     if found:
         return found.group(1)
-    fields = ["sacct", "-j", job_id, "-n", "-P", "-o", "JobID,TotalCPU,Elapsed,AllocCPUS"]
-    rows = [line.split("|") for line in ask(fields).splitlines() if line.count("|") == 3]
-    job = [row for row in rows if row[0] == job_id]
+    table = ask("sacct", "-j", job_id, "-n", "-P", "-o", "JobID,TotalCPU,Elapsed,AllocCPUS")
+    rows = [line.split("|") for line in table.splitlines() if line.count("|") == 3]
     try:
         used = sum(slurm_seconds(row[1]) for row in rows if row[0].startswith(f"{job_id}."))
-        cores = slurm_seconds(job[0][2]) * int(job[0][3])
-    except (IndexError, ValueError):
+        cores = next(slurm_seconds(row[2]) * int(row[3]) for row in rows if row[0] == job_id)
+    except (StopIteration, ValueError):
         return None
     return f"{100 * used / cores:.2f}%" if cores else None
 
@@ -125,42 +112,37 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--gpus", type=int, default=0)  # the job's GPUs, on all its nodes
     parser.add_argument("--start", type=float, required=True)  # when the run started, epoch s
     parser.add_argument("--setup", type=float, default=0.0)  # seconds to set up the venv and data
-    parser.add_argument(
-        "--outcome", choices=("started", "done", "requeued", "stopped", "failed"), required=True
-    )
+    outcomes = ("started", "done", "requeued", "stopped", "failed")
+    parser.add_argument("--outcome", choices=outcomes, required=True)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     report_file = args.run_dir / "run.json"
-    report = {"runs": []}
-    if report_file.is_file():
-        report = json.loads(report_file.read_text(encoding="utf-8"))
-    wall = max(0.0, time.time() - args.start)
+    runs = json.loads(report_file.read_text())["runs"] if report_file.is_file() else []
+    runs = [r for r in runs if (r["job_id"], r["restart"]) != (args.job_id, args.restart)]
+    for r in runs:
+        if r["outcome"] == "interrupted":  # it ended without a word: read what it left behind
+            r["wall_seconds"] = heartbeat_wall(args.run_dir, r)
+            left = gpu_usage(args.run_dir, r["job_id"], r["restart"])
+            if left["gpu_samples"]:
+                r.update(left)
     run = {
         "job_id": args.job_id,
         "restart": args.restart,
         "nodes": args.nodes,
         "gpus": args.gpus,
-        "wall_seconds": round(wall, 1),
+        "wall_seconds": round(max(0.0, time.time() - args.start), 1),
         "setup_seconds": round(args.setup, 1),
         "start": round(args.start, 1),
         "outcome": "interrupted" if args.outcome == "started" else args.outcome,
-        **gpu_usage(gpu_samples(args.run_dir, args.job_id, args.restart)),
+        **gpu_usage(args.run_dir, args.job_id, args.restart),
         "cpu_efficiency": None if args.outcome == "started" else cpu_efficiency(args.job_id),
     }
-    earlier = [
-        r for r in report["runs"] if (r["job_id"], r["restart"]) != (args.job_id, args.restart)
-    ]
-    for r in earlier:
-        if r["outcome"] == "interrupted":  # it ended without a word: read what it left behind
-            r["wall_seconds"] = heartbeat_wall(args.run_dir, r)
-            left = gpu_samples(args.run_dir, r["job_id"], r["restart"])
-            if left:
-                r.update(gpu_usage(left))
-    runs = [*earlier, run]
+    runs.append(run)
     used = [r for r in runs if r["gpu_utilization_mean"] is not None]
+    busy = mean([r["gpu_utilization_mean"] for r in used], 1)
     report = {
         "job_ids": sorted({r["job_id"] for r in runs}, key=lambda j: (len(j), j)),
         "runs": runs,
@@ -168,7 +150,7 @@ def main(argv: list[str]) -> int:
         "wall_seconds": round(sum(r["wall_seconds"] for r in runs), 1),
         "gpu_hours": round(sum(r["wall_seconds"] * r["gpus"] for r in runs) / 3600, 3),
         "setup_seconds": round(sum(r["setup_seconds"] for r in runs), 1),
-        "gpu_utilization_mean": mean([r["gpu_utilization_mean"] for r in used], 1),
+        "gpu_utilization_mean": busy,
         "gpu_memory_mean_mib": mean([r["gpu_memory_mean_mib"] for r in used]),
         "gpu_note": None if used else no_gpu_samples(args.run_dir, runs),
     }
@@ -178,23 +160,18 @@ def main(argv: list[str]) -> int:
     tmp.replace(report_file)
     if args.outcome == "started":
         return 0
-
-    gpu = (
-        f"GPUs busy {report['gpu_utilization_mean']}% (memory {report['gpu_memory_mean_mib']} MiB)"
-        if used
-        else report["gpu_note"]
-    )
+    gpu = report["gpu_note"] or f"GPUs busy {busy}% (memory {report['gpu_memory_mean_mib']} MiB)"
     cpu = f", CPU efficiency {run['cpu_efficiency']}" if run["cpu_efficiency"] else ""
     print(
         f"summary: {len(runs)} run(s) of job(s) {', '.join(report['job_ids'])}, "
         f"{report['wall_seconds']:.0f} s in all, {report['gpu_hours']} GPU-hours, "
         f"setup {report['setup_seconds']:.1f} s, {gpu}{cpu}; {report_file}"
     )
-    if used and report["gpu_utilization_mean"] < IDLE_GPU:
+    if used and busy < IDLE_GPU:
         print(
-            f"WARNING: the GPUs were busy {report['gpu_utilization_mean']}% of the time on average:"
-            " sites stop jobs whose GPUs idle. Feed them faster (more DataLoader workers, data in"
-            " $SLURM_TMPDIR, a larger batch), or ask for fewer GPUs"
+            f"WARNING: the GPUs were busy {busy}% of the time on average: sites stop jobs whose"
+            " GPUs idle. Feed them faster (more DataLoader workers, data in $SLURM_TMPDIR, a"
+            " larger batch), or ask for fewer GPUs"
         )
     return 0
 

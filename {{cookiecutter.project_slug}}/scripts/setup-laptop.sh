@@ -70,8 +70,7 @@ fi
 say "installing requirements.txt, requirements-dev.txt and this project (editable)"
 "$venv/bin/python" -m pip install --upgrade pip
 # ${a[@]+"${a[@]}"}: an empty array under set -u, in macOS's bash 3.2 too
-"$venv/bin/python" -m pip install ${index[@]+"${index[@]}"} -r requirements.txt -r requirements-dev.txt
-"$venv/bin/python" -m pip install -e .
+"$venv/bin/python" -m pip install ${index[@]+"${index[@]}"} -r requirements.txt -r requirements-dev.txt -e .
 
 if command -v git >/dev/null 2>&1 && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   "$venv/bin/pre-commit" install
