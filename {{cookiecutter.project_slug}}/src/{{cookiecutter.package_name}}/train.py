@@ -159,26 +159,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     checkpointer = Checkpointer(args.run_dir, trainer, run_settings(args, *datasets), args)
+    watchdog = Watchdog(60 * args.hang_minutes, args.run_dir, trainer.rank)
     try:
         progress = checkpointer.resume()
-    except Refusal as exc:  # every rank refuses alike: one of them says why
         if trainer.is_main:
-            print(f"error: {exc}", file=sys.stderr)
-        trainer.close(clean=False)
-        return EXIT_BAD_INPUT
-    if trainer.is_main:
-        print(f"setup: {trainer.describe()}")
-    if progress.epoch >= args.epochs:  # nothing to train: metrics.json stays as it was
-        if trainer.is_main:
-            print(f"done already: epoch {progress.epoch}, {args.run_dir / METRICS_NAME}")
-        trainer.close()
-        return EXIT_OK
-    tracker = Tracker(args, progress) if trainer.is_main else None  # its start is not a step
-    watchdog = Watchdog(60 * args.hang_minutes, args.run_dir, trainer.rank).start()
-    try:
+            print(f"setup: {trainer.describe()}")
+        if progress.epoch >= args.epochs:  # nothing to train: metrics.json stays as it was
+            if trainer.is_main:
+                print(f"done already: epoch {progress.epoch}, {args.run_dir / METRICS_NAME}")
+            trainer.close()
+            return EXIT_OK
+        tracker = Tracker(args, progress) if trainer.is_main else None  # its start is not a step
+        watchdog.start()
         code = train(args, trainer, checkpointer, progress, stop, tracker)
-    except DataError as exc:  # a batch the engine cannot handle: one line, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
+    except (DataError, Refusal) as exc:  # one line, not a traceback
+        if trainer.is_main or isinstance(exc, DataError):  # a refusal: every rank refuses alike
+            print(f"error: {exc}", file=sys.stderr)
         trainer.close(clean=False)
         return EXIT_BAD_INPUT
     except BaseException:
