@@ -38,5 +38,4 @@ class EpochSampler:
             yield min(self.batch_size, per_rank - first)
 
     def steps_per_epoch(self) -> int:
-        usable = self.n - self.n % self.world_size
-        return -(-usable // (self.batch_size * self.world_size))
+        return -(-(self.n // self.world_size) // self.batch_size)  # each rank's samples / batch
