@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    checkpointer = Checkpointer(args.run_dir, trainer, run_settings(args, *datasets), args)
+    checkpointer = Checkpointer(trainer, run_settings(args, *datasets), args)
     watchdog = Watchdog(60 * args.hang_minutes, args.run_dir, trainer.rank)
     try:
         progress = checkpointer.resume()
