@@ -1,6 +1,6 @@
 {%- if cookiecutter.framework == "pytorch" -%}
 """Any batch and any step: tensors, tuples, lists and dicts of them, nested, moved to the device
-by one function (the same code on a CPU as on a GPU), counted, and trained on through task.py's
+by one function (the same code on a CPU as on a GPU), and trained on through task.py's
 optional batch_loss and batch_metrics; --accumulate, --clip-grad and --compile."""
 
 from __future__ import annotations
@@ -17,11 +17,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from {{ cookiecutter.package_name }} import task  # noqa: E402
 from {{ cookiecutter.package_name }}.engine import DataError  # noqa: E402
-from {{ cookiecutter.package_name }}.engine.trainer import (  # noqa: E402
-    count_samples,
-    split_batch,
-    to_device,
-)
+from {{ cookiecutter.package_name }}.engine.trainer import map_tensors, to_device  # noqa: E402
 from {{ cookiecutter.package_name }}.train import EXIT_CHECKPOINTED  # noqa: E402
 
 import text_task  # noqa: E402
@@ -71,25 +67,6 @@ def test_a_batch_of_another_type_is_refused_naming_it() -> None:
 
     with pytest.raises(DataError, match=r"a batch holds a .*Picture: the engine moves tensors"):
         to_device({"image": Picture(), "label": torch.zeros(2)}, ELSEWHERE)
-
-
-@pytest.mark.parametrize(
-    "batch",
-    [
-        torch.zeros(5, 3),
-        (torch.zeros(5, 3), torch.zeros(5)),
-        {"mask": torch.ones(5, 2)},
-        {"n": "x", "m": [torch.ones(5)]},
-    ],
-    ids=["tensor", "pair", "dict", "nested"],
-)
-def test_samples_are_counted_by_the_first_tensor(batch: Any) -> None:
-    assert count_samples(batch) == 5
-
-
-def test_a_batch_with_no_tensor_cannot_be_counted() -> None:
-    with pytest.raises(DataError, match="a batch with no tensor to count its samples by"):
-        count_samples({"names": ["a", "b"]})
 
 
 class AsDicts(torch.utils.data.Dataset):
@@ -150,14 +127,12 @@ def test_dict_batches_stop_and_resume_to_the_same_bits(
     assert numbers(tmp_path / "stopped") == numbers(tmp_path / "whole")
 
 
-def test_a_batch_splits_into_pieces_along_its_samples() -> None:
-    pieces = split_batch(nested_batch(), 3)
-    assert [count_samples(piece) for piece in pieces] == [2, 1, 1]
-    assert [len(piece["pair"].targets) for piece in pieces] == [2, 1, 1]
-    assert all(piece["extra"][1][1] == "a name" for piece in pieces)
-    joined = torch.cat([piece["extra"][1][0] for piece in pieces])
-    assert torch.equal(joined, nested_batch()["extra"][1][0])
-    assert [count_samples(piece) for piece in split_batch(torch.zeros(2, 3), 4)] == [1, 1, 0, 0]
+def test_a_piece_of_a_batch_takes_rows_of_each_tensor_and_the_rest_as_it_is() -> None:
+    """How --accumulate cuts a batch into pieces: the same rows of every tensor."""
+    piece = map_tensors(nested_batch(), lambda tensor: tensor[1:3])
+    assert [len(piece["input_ids"]), len(piece["pair"].targets)] == [2, 2]
+    assert piece["extra"][1][1:] == ("a name", 3, None) and isinstance(piece["pair"], Pair)
+    assert torch.equal(piece["extra"][1][0], nested_batch()["extra"][1][0][1:3])
 
 
 def test_accumulated_pieces_train_as_the_whole_batch_does_within_rounding(

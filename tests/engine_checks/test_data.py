@@ -53,3 +53,12 @@ def test_a_long_epoch_keeps_its_order_across_chunks(world: int) -> None:
     ]
     usable = (n - consumed) - (n - consumed) % world
     assert rebuilt == np.random.default_rng([7, 1]).permutation(n)[consumed:][:usable].tolist()
+
+
+@pytest.mark.parametrize("world, consumed", [(1, 0), (2, 0), (3, 17), (4, 201), (2, 205)])
+def test_each_step_counts_the_samples_its_batch_holds(world: int, consumed: int) -> None:
+    """train_step counts a batch's samples by the sampler, whatever the batch holds."""
+    for rank in range(world):
+        sampler = EpochSampler(205, 16, 7, rank, world)
+        sampler.consumed = consumed
+        assert list(sampler.step_samples()) == [len(batch) for batch in sampler]

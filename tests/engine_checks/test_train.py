@@ -581,10 +581,10 @@ def pace(world_size: int, steps: int, stop_at: int, monkeypatch, **options: floa
     """Steps of 0.125 s through a Checkpointer: the steps where it checked, stopped and saved."""
     clock = FakeClock()
     monkeypatch.setattr(checkpoint_module, "time", clock)
-    settings = {"check_seconds": 1.0, "checkpoint_minutes": 10.0, "checkpoint_steps": 0}
+    settings = {"check_seconds": 1.0, "checkpoint_minutes": 10.0, "checkpoint_steps": 0, "run_dir": Path("run")}
     engine, stop = Recorder(world_size), StopRequest()
     args = argparse.Namespace(**(settings | options))
-    checkpointer = Checkpointer(Path("run"), engine, {}, args)
+    checkpointer = Checkpointer(engine, {}, args)
     checks, stops, saves = [], [], []
     for step in range(steps):
         if step == stop_at:

@@ -80,7 +80,7 @@ def train(
 ) -> int:
     """The loop: epochs of steps; between two steps, a stop or a checkpoint when one is due."""
     while progress.epoch < args.epochs:
-        started, trained = time.monotonic(), 0
+        started, first = time.monotonic(), progress.samples
         for batch in trainer.batches(progress.epoch, progress.samples):
             stop_now, save_now = checkpointer.due(progress.step, stop)
             if stop_now:
@@ -92,15 +92,13 @@ def train(
                 return EXIT_CHECKPOINTED
             if save_now:
                 checkpointer.save(progress)
-            consumed = trainer.train_step(batch)
+            progress.samples += trainer.train_step(batch)  # by all ranks
             progress.step += 1
-            progress.samples += consumed
-            trained += consumed
             beat()
             if args.step_seconds:
                 time.sleep(args.step_seconds)
         train_loss = trainer.train_loss()  # waits for the device: the epoch's steps are done
-        speed = trained / (time.monotonic() - started)
+        speed = (progress.samples - first) / (time.monotonic() - started)
         progress.metrics = {"train_loss": train_loss, **trainer.evaluate()}
         progress.epoch, progress.samples = progress.epoch + 1, 0
         checkpointer.save(progress)
@@ -114,9 +112,9 @@ def train(
             tracker.log(progress.epoch, progress.metrics)
     if trainer.is_main:  # metrics.json: the numbers and the settings they were made with
         metrics = {"epoch": progress.epoch, "steps": progress.step, **progress.metrics}
-        write_json(args.run_dir / METRICS_NAME, metrics | {"settings": checkpointer.settings})
-        numbers = ", ".join(f"{name} {value!r}" for name, value in progress.metrics.items())
         where = args.run_dir / METRICS_NAME
+        write_json(where, metrics | {"settings": checkpointer.settings})
+        numbers = ", ".join(f"{name} {value!r}" for name, value in progress.metrics.items())
         print(f"done: epoch {progress.epoch}, steps {progress.step}, {numbers}, in {where}")
     if tracker:
         tracker.close(finished=True)
@@ -158,27 +156,23 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    checkpointer = Checkpointer(args.run_dir, trainer, run_settings(args, *datasets), args)
+    checkpointer = Checkpointer(trainer, run_settings(args, *datasets), args)
+    watchdog = Watchdog(60 * args.hang_minutes, args.run_dir, trainer.rank)
     try:
         progress = checkpointer.resume()
-    except Refusal as exc:  # every rank refuses alike: one of them says why
         if trainer.is_main:
-            print(f"error: {exc}", file=sys.stderr)
-        trainer.close(clean=False)
-        return EXIT_BAD_INPUT
-    if trainer.is_main:
-        print(f"setup: {trainer.describe()}")
-    if progress.epoch >= args.epochs:  # nothing to train: metrics.json stays as it was
-        if trainer.is_main:
-            print(f"done already: epoch {progress.epoch}, {args.run_dir / METRICS_NAME}")
-        trainer.close()
-        return EXIT_OK
-    tracker = Tracker(args, progress) if trainer.is_main else None  # its start is not a step
-    watchdog = Watchdog(60 * args.hang_minutes, args.run_dir, trainer.rank).start()
-    try:
+            print(f"setup: {trainer.describe()}")
+        if progress.epoch >= args.epochs:  # nothing to train: metrics.json stays as it was
+            if trainer.is_main:
+                print(f"done already: epoch {progress.epoch}, {args.run_dir / METRICS_NAME}")
+            trainer.close()
+            return EXIT_OK
+        tracker = Tracker(args, progress) if trainer.is_main else None  # its start is not a step
+        watchdog.start()
         code = train(args, trainer, checkpointer, progress, stop, tracker)
-    except DataError as exc:  # a batch the engine cannot handle: one line, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
+    except (DataError, Refusal) as exc:  # one line, not a traceback
+        if trainer.is_main or isinstance(exc, DataError):  # a refusal: every rank refuses alike
+            print(f"error: {exc}", file=sys.stderr)
         trainer.close(clean=False)
         return EXIT_BAD_INPUT
     except BaseException:

@@ -54,8 +54,8 @@ def differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 
 class Checkpointer:
-    def __init__(self, run_dir: Path, trainer: Any, settings: dict[str, Any], args: Any) -> None:
-        self.path = run_dir / trainer.CHECKPOINT_NAME
+    def __init__(self, trainer: Any, settings: dict[str, Any], args: Any) -> None:
+        self.path = args.run_dir / trainer.CHECKPOINT_NAME
         self.trainer, self.settings = trainer, settings
         self.every_steps, self.every_seconds = args.checkpoint_steps, 60 * args.checkpoint_minutes
         self.check_seconds = getattr(args, "check_seconds", 0.0)

@@ -11,6 +11,7 @@ needs, in three calls:
 """
 
 import atexit
+import contextlib
 import json
 import os
 import signal
@@ -98,14 +99,12 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    try:  # make the rename itself durable, where the file system lets a directory be opened
+    with contextlib.suppress(OSError):  # the rename made durable, where a folder can be opened
         fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-    except OSError:
-        pass
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -31,6 +31,11 @@ class EpochSampler:
             for start in range(0, len(part), step):
                 yield part[start : start + step][self.rank :: self.world_size]
 
+    def step_samples(self) -> Iterator[int]:
+        """The samples of each of this rank's batches, for the rest of the epoch."""
+        per_rank = (self.n - self.consumed) // self.world_size
+        for first in range(0, per_rank, self.batch_size):
+            yield min(self.batch_size, per_rank - first)
+
     def steps_per_epoch(self) -> int:
-        usable = self.n - self.n % self.world_size
-        return -(-usable // (self.batch_size * self.world_size))
+        return -(-(self.n // self.world_size) // self.batch_size)  # each rank's samples / batch
