@@ -100,7 +100,7 @@ END {
     print ENVIRON["BLOCK"]
 }
 AWK
-)"
+)" || die "cannot read $bashrc or $snippet: $problem; fix it, then run this again"
 [[ -z $problem ]] || die "$problem, then run this again"
 
 backup="none, it is a new file"
