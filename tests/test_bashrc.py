@@ -352,3 +352,11 @@ def test_an_unreadable_snippet_is_refused_with_a_clear_line(projects, tmp_path):
     assert "install-bashrc.sh: cannot read" in result.stderr and "bashrc-snippet.sh" in result.stderr
     assert result.stderr.rstrip().endswith("nothing changed"), result.stderr
     assert (tmp_path / ".bashrc").read_text() == "# mine\n"
+
+
+def test_an_empty_snippet_keeps_the_users_lines(projects, tmp_path):
+    project, _ = projects
+    (tmp_path / ".bashrc").write_text("# mine\nalias ll='ls -l'\n")
+    result = install_with_snippet(project, tmp_path, "")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".bashrc").read_text() == f"# mine\nalias ll='ls -l'\n{BEGIN}\n\n{END}\n"
