@@ -473,6 +473,19 @@ def test_a_sweep_of_ones_own_command_gives_it_each_line(jobs, lab, slurm):
         assert args == ["--fixed", "1", *line.split()]
 
 
+def test_a_sweep_line_starting_with_dashes_adds_training_flags(bakery, tmp_path):
+    """Whether a task trains or runs a command is the submit's choice (sbatch job.sh -- ...), not the
+    sweep line's: a line '-- --run-dir X' is training flags, and --run-dir is refused."""
+    project = bakery.bake(cluster="fir", account=ACCOUNT)
+    (tmp_path / "sweep.txt").write_text("-- --run-dir /elsewhere\n")
+    (tmp_path / "dataset.tar").write_bytes(b"")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "1",
+           "SLURM_SUBMIT_DIR": str(project), "SLURM_ARRAY_TASK_ID": "1", "SWEEP_FILE": str(tmp_path / "sweep.txt"),
+           "DATASET_ARCHIVE": str(tmp_path / "dataset.tar"), "RESULTS_ROOT": str(tmp_path / "results")}
+    done = subprocess.run(["bash", "job.sh"], cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "ERROR: --run-dir is job.sh's to set" in done.stdout, done.stdout + done.stderr
+
+
 # ---- 4. more than one node -------------------------------------------------------------------------------
 
 

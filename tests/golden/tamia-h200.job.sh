@@ -68,7 +68,7 @@ if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
   submit=(SWEEP_FILE="$sweep_file" sbatch --array="$SLURM_ARRAY_TASK_ID" job.sh)
   log "sweep task $SLURM_ARRAY_TASK_ID: $line"
 fi
-if [[ "${words[0]:-}" == -- ]]; then
+if [[ "${1:-}" == -- ]]; then # a sweep line adds to the command or to the training flags
   work=(run "${words[@]:1}") # what scripts/job-node.sh runs on each node
 else
   for arg in "${words[@]}"; do
