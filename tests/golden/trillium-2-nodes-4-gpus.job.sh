@@ -143,7 +143,8 @@ on_time_limit() {
     exit 0
   elif [[ -z "$asking" ]]; then # now and every 10 s: a training still starting up gets it once it listens
     log "time limit in 300 s: asking the training to save a checkpoint"
-    while true; do scancel --signal=USR1 "$SLURM_JOB_ID" || true; sleep 10; done &
+    scancel --signal=USR1 "$SLURM_JOB_ID" || true # its errors shown once, not every 10 s
+    while sleep 10; do scancel --signal=USR1 "$SLURM_JOB_ID" 2>/dev/null || true; done &
     asking=$!
   fi
 }
