@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -443,6 +444,30 @@ def test_a_chain_of_a_bad_count_is_refused_before_any_sbatch(bakery, tmp_path, c
     first = count.split()[0] if count else ""
     assert done.returncode == 1 and done.stderr.startswith(f"chain.sh: N '{first}': expected the number of jobs")
     assert not (tmp_path / "called").exists()
+
+
+def test_a_stale_lock_that_cannot_be_removed_stops_the_job(bakery, tmp_path):
+    """take_lock runs inside an if (set -e is off there): a failed rm of a stale lock must fail."""
+    project = bakery.bake(cluster="fir", account=ACCOUNT)
+    (tmp_path / "venv").mkdir()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "ENV_CACHE": str(tmp_path / "cache"),
+           "ENV_CACHE_WAIT": "60"}
+    cache_env = [project / "scripts/job-node.sh", "cache-env", tmp_path / "venv"]
+    subprocess.run(cache_env, env=env, check=True, capture_output=True)
+    [entry] = (tmp_path / "cache").iterdir()  # named by the key: its lock is ENTRY.lock
+    shutil.rmtree(entry)
+    lock = entry.with_name(entry.name + ".lock")
+    (lock / "x").mkdir(parents=True)
+    os.utime(lock, (time.time() - 600,) * 2)  # older than ENV_CACHE_WAIT: stale
+    if subprocess.run(["chattr", "+i", lock / "x"], capture_output=True).returncode:
+        pytest.skip("chattr +i is not allowed here (an rm that fails even for root)")
+    try:
+        done = subprocess.run(cache_env, env=env, capture_output=True, text=True)
+    finally:
+        subprocess.run(["chattr", "-i", lock / "x"], check=True)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"ERROR: cannot remove the stale lock {lock}" in done.stdout, done.stdout + done.stderr
+    assert not entry.exists()
 
 
 # ---- 3. sweeps -----------------------------------------------------------------------------------------
