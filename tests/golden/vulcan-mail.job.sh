@@ -23,7 +23,6 @@ if [[ -z "${SLURM_JOB_ID:-}" ]]; then
   exit 1
 fi
 
-readonly placeholder_accounts=(def-someuser aip-someuser)
 project_space="$HOME/projects/aip-testlab"
 user="${USER:-$(id -un)}" # your folder in the group's project space is $project_space/$user
 dataset_archive="${DATASET_ARCHIVE:-$project_space/$user/my_ml_project/data/dataset.tar}"
@@ -49,13 +48,14 @@ cd "$SLURM_SUBMIT_DIR"
 log "job $SLURM_JOB_ID (run $((${SLURM_RESTART_COUNT:-0} + 1))) on $SLURM_JOB_NUM_NODES node(s): ${SLURM_JOB_NODELIST:-?}"
 
 # ---- fail early, with the fix, before anything slow ----
-[[ " ${placeholder_accounts[*]} " != *" ${SLURM_JOB_ACCOUNT:-} "* ]] ||
-  die "the job runs under the placeholder account $SLURM_JOB_ACCOUNT: put your account (CCDB group name) in job.sh (#SBATCH --account) and scripts/bashrc-snippet.sh, or run: sbatch --account=def-yourprof job.sh"
+case "${SLURM_JOB_ACCOUNT:-}" in # the template's placeholder accounts
+  def-someuser | aip-someuser) die "the job runs under the placeholder account $SLURM_JOB_ACCOUNT: put your account (CCDB group name) in job.sh (#SBATCH --account) and scripts/bashrc-snippet.sh, or run: sbatch --account=def-yourprof job.sh" ;;
+esac
 [[ "$run_name" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
   die "RUN_ID '$run_name': expected letters, digits, '.', '_' or '-' (a job id or a name); e.g. RUN_ID=baseline sbatch job.sh"
 [[ -f "$dataset_archive" ]] ||
   die "dataset archive not found: $dataset_archive; make one with 'python -m my_ml_project.make_dataset data/dataset.tar' and copy it there, or run: DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh"
-[[ "$*" != -- ]] || die "nothing after --: sbatch job.sh -- COMMAND [ARGS], e.g. sbatch job.sh -- python my_train.py"
+[[ "${1:-}" != -- || $# -gt 1 ]] || die "nothing after --: sbatch job.sh -- COMMAND [ARGS], e.g. sbatch job.sh -- python my_train.py"
 words=("$@") # training flags, or -- and a command of your own (words, never evaluated as code)
 submit=(sbatch job.sh)
 if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
@@ -172,12 +172,12 @@ hung="$run_dir/hung.json"       # a rank's watchdog writes it when no step finis
 rm -f "$stopped" "$hung"
 log "training; results and checkpoints in $run_dir"
 log_start="$(stat -L -c %s /proc/$$/fd/1 2>/dev/null || echo 0)" # this job's log: what the training prints
-srun --kill-on-bad-exit=1 scripts/job-node.sh "${work[@]}" & # a command of your own: JOB_RUN_DIR, JOB_DATA_DIR
+srun --kill-on-bad-exit=1 scripts/job-node.sh "${work[@]}" & # your command: JOB_RUN_DIR is its run folder, JOB_DATA_DIR its data
 train_pid=$!
-status=129 trapped=1 # as if a trap had cut a wait short: the loop waits until the training ends
-while [[ "$status" -gt 128 && "$trapped" -eq 1 ]]; do
+while :; do # a trap cuts a wait short (status > 128): wait again until the training ends
   trapped=0 status=0
   wait "$train_pid" || status=$?
+  ((status > 128 && trapped)) || break
 done
 [[ -z "$asking" ]] || kill "$asking" 2>/dev/null || true
 
