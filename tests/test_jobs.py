@@ -434,6 +434,30 @@ def test_where_the_requeue_is_refused_a_chain_of_jobs_finishes_the_run(jobs, lab
     assert metrics(lab.results(sub)) == metrics(lab.results(jobs["reference"]))
 
 
+def test_a_refused_scancel_is_shown_once_and_the_training_is_waited_for(bakery, tmp_path):
+    """The time-limit warning asks the training to save now and every 10 s; a cluster that refuses
+    scancel from compute nodes shows its error once. The trap cuts job.sh's wait short: it waits again."""
+    project = bakery.bake(cluster="fir", account=ACCOUNT)
+    fake = tmp_path / "bin"  # Slurm's and Lmod's commands; the training warns job.sh, ends after 2 scancels
+    fake.mkdir()
+    calls = tmp_path / "calls"
+    (fake / "srun").write_text(f'#!/bin/bash\ncase "$*" in *" train "*) kill -USR1 $PPID\n'
+                               f'  until [ "$(wc -l <{calls})" -ge 2 ]; do sleep 0.2; done 2>/dev/null ;; esac\n')
+    (fake / "module").write_text("#!/bin/sh\n")
+    (fake / "scancel").write_text(f'#!/bin/sh\necho >>{calls}; echo "scancel: refused" >&2; exit 1\n')
+    for command in fake.iterdir():
+        command.chmod(0o755)
+    (fake / "python").symlink_to(sys.executable)
+    (tmp_path / "dataset.tar").write_bytes(b"")
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(tmp_path), "SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "1",
+           "SLURM_CPUS_PER_TASK": "1", "SLURM_SUBMIT_DIR": str(project), "RESULTS_ROOT": str(tmp_path / "results"),
+           "DATASET_ARCHIVE": str(tmp_path / "dataset.tar")}
+    done = subprocess.run(["bash", "job.sh"], cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "job.sh: done: results in" in done.stdout, done.stdout + done.stderr
+    assert len(calls.read_text().splitlines()) >= 2  # now and 10 s later
+    assert (done.stdout + done.stderr).count("scancel: refused") == 1, done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("count", ["", "0", "100", "3x", "-- --epochs"])
 def test_a_chain_of_a_bad_count_is_refused_before_any_sbatch(bakery, tmp_path, count):
     project = bakery.bake(cluster="fir", account=ACCOUNT)
