@@ -21,6 +21,7 @@ if [[ -z "${SLURM_JOB_ID:-}" ]]; then
   exit 1
 fi
 
+readonly placeholder_accounts=(def-someuser aip-someuser)
 project_space="$HOME/links/projects/def-someuser"
 user="${USER:-$(id -un)}" # your folder in the group's project space is $project_space/$user
 dataset_archive="${DATASET_ARCHIVE:-$project_space/$user/my_ml_project/data/dataset.tar}"
@@ -46,9 +47,8 @@ cd "$SLURM_SUBMIT_DIR"
 log "job $SLURM_JOB_ID (run $((${SLURM_RESTART_COUNT:-0} + 1))) on $SLURM_JOB_NUM_NODES node(s): ${SLURM_JOB_NODELIST:-?}"
 
 # ---- fail early, with the fix, before anything slow ----
-case "${SLURM_JOB_ACCOUNT:-}" in # the template's placeholder accounts
-  def-someuser | aip-someuser) die "the job runs under the placeholder account $SLURM_JOB_ACCOUNT: put your account (CCDB group name) in job.sh (#SBATCH --account) and scripts/bashrc-snippet.sh, or run: sbatch --account=def-yourprof job.sh" ;;
-esac
+[[ " ${placeholder_accounts[*]} " != *" ${SLURM_JOB_ACCOUNT:-} "* ]] ||
+  die "the job runs under the placeholder account $SLURM_JOB_ACCOUNT: put your account (CCDB group name) in job.sh (#SBATCH --account) and scripts/bashrc-snippet.sh, or run: sbatch --account=def-yourprof job.sh"
 [[ "$run_name" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
   die "RUN_ID '$run_name': expected letters, digits, '.', '_' or '-' (a job id or a name); e.g. RUN_ID=baseline sbatch job.sh"
 [[ -f "$dataset_archive" ]] ||
