@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import stat
 import subprocess
 import time
@@ -331,3 +332,31 @@ def test_concurrent_runs_lose_no_line(projects, tmp_path):
     text = bashrc.read_text()
     assert text in (mine + block_of(first), mine + block_of(second))
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".bashrc.bak-")) == [".bashrc"]
+
+
+def install_with_snippet(project: Path, tmp_path: Path, snippet: str | None) -> subprocess.CompletedProcess:
+    """install-bashrc.sh copied beside a snippet of this text (None: no snippet file)."""
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "install-bashrc.sh"
+    shutil.copy2(project / "scripts/install-bashrc.sh", script)
+    if snippet is not None:
+        (tmp_path / "scripts" / "bashrc-snippet.sh").write_text(snippet)
+    return install(tmp_path, tmp_path / ".bashrc")
+
+
+def test_an_unreadable_snippet_is_refused_with_a_clear_line(projects, tmp_path):
+    project, _ = projects
+    (tmp_path / ".bashrc").write_text("# mine\n")
+    result = install_with_snippet(project, tmp_path, None)
+    assert result.returncode == 1
+    assert "install-bashrc.sh: cannot read" in result.stderr and "bashrc-snippet.sh" in result.stderr
+    assert result.stderr.rstrip().endswith("nothing changed"), result.stderr
+    assert (tmp_path / ".bashrc").read_text() == "# mine\n"
+
+
+def test_an_empty_snippet_keeps_the_users_lines(projects, tmp_path):
+    project, _ = projects
+    (tmp_path / ".bashrc").write_text("# mine\nalias ll='ls -l'\n")
+    result = install_with_snippet(project, tmp_path, "")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".bashrc").read_text() == f"# mine\nalias ll='ls -l'\n{BEGIN}\n\n{END}\n"

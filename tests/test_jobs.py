@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -433,6 +434,30 @@ def test_where_the_requeue_is_refused_a_chain_of_jobs_finishes_the_run(jobs, lab
     assert metrics(lab.results(sub)) == metrics(lab.results(jobs["reference"]))
 
 
+def test_a_refused_scancel_is_shown_once_and_the_training_is_waited_for(bakery, tmp_path):
+    """The time-limit warning asks the training to save now and every 10 s; a cluster that refuses
+    scancel from compute nodes shows its error once. The trap cuts job.sh's wait short: it waits again."""
+    project = bakery.bake(cluster="fir", account=ACCOUNT)
+    fake = tmp_path / "bin"  # Slurm's and Lmod's commands; the training warns job.sh, ends after 2 scancels
+    fake.mkdir()
+    calls = tmp_path / "calls"
+    (fake / "srun").write_text(f'#!/bin/bash\ncase "$*" in *" train "*) kill -USR1 $PPID\n'
+                               f'  until [ "$(wc -l <{calls})" -ge 2 ]; do sleep 0.2; done 2>/dev/null ;; esac\n')
+    (fake / "module").write_text("#!/bin/sh\n")
+    (fake / "scancel").write_text(f'#!/bin/sh\necho >>{calls}; echo "scancel: refused" >&2; exit 1\n')
+    for command in fake.iterdir():
+        command.chmod(0o755)
+    (fake / "python").symlink_to(sys.executable)
+    (tmp_path / "dataset.tar").write_bytes(b"")
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(tmp_path), "SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "1",
+           "SLURM_CPUS_PER_TASK": "1", "SLURM_SUBMIT_DIR": str(project), "RESULTS_ROOT": str(tmp_path / "results"),
+           "DATASET_ARCHIVE": str(tmp_path / "dataset.tar")}
+    done = subprocess.run(["bash", "job.sh"], cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "job.sh: done: results in" in done.stdout, done.stdout + done.stderr
+    assert len(calls.read_text().splitlines()) >= 2  # now and 10 s later
+    assert (done.stdout + done.stderr).count("scancel: refused") == 1, done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("count", ["", "0", "100", "3x", "-- --epochs"])
 def test_a_chain_of_a_bad_count_is_refused_before_any_sbatch(bakery, tmp_path, count):
     project = bakery.bake(cluster="fir", account=ACCOUNT)
@@ -443,6 +468,30 @@ def test_a_chain_of_a_bad_count_is_refused_before_any_sbatch(bakery, tmp_path, c
     first = count.split()[0] if count else ""
     assert done.returncode == 1 and done.stderr.startswith(f"chain.sh: N '{first}': expected the number of jobs")
     assert not (tmp_path / "called").exists()
+
+
+def test_a_stale_lock_that_cannot_be_removed_stops_the_job(bakery, tmp_path):
+    """take_lock runs inside an if (set -e is off there): a failed rm of a stale lock must fail."""
+    project = bakery.bake(cluster="fir", account=ACCOUNT)
+    (tmp_path / "venv").mkdir()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "ENV_CACHE": str(tmp_path / "cache"),
+           "ENV_CACHE_WAIT": "60"}
+    cache_env = [project / "scripts/job-node.sh", "cache-env", tmp_path / "venv"]
+    subprocess.run(cache_env, env=env, check=True, capture_output=True)
+    [entry] = (tmp_path / "cache").iterdir()  # named by the key: its lock is ENTRY.lock
+    shutil.rmtree(entry)
+    lock = entry.with_name(entry.name + ".lock")
+    (lock / "x").mkdir(parents=True)
+    os.utime(lock, (time.time() - 600,) * 2)  # older than ENV_CACHE_WAIT: stale
+    if subprocess.run(["chattr", "+i", lock / "x"], capture_output=True).returncode:
+        pytest.skip("chattr +i is not allowed here (an rm that fails even for root)")
+    try:
+        done = subprocess.run(cache_env, env=env, capture_output=True, text=True)
+    finally:
+        subprocess.run(["chattr", "-i", lock / "x"], check=True)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"ERROR: cannot remove the stale lock {lock}" in done.stdout, done.stdout + done.stderr
+    assert not entry.exists()
 
 
 # ---- 3. sweeps -----------------------------------------------------------------------------------------
@@ -471,6 +520,19 @@ def test_a_sweep_of_ones_own_command_gives_it_each_line(jobs, lab, slurm):
     for task, line in enumerate(lines, start=1):
         args = json.loads((lab.results(sub, f"{sub.job_id}_{task}") / "args.json").read_text())
         assert args == ["--fixed", "1", *line.split()]
+
+
+def test_a_sweep_line_starting_with_dashes_adds_training_flags(bakery, tmp_path):
+    """Whether a task trains or runs a command is the submit's choice (sbatch job.sh -- ...), not the
+    sweep line's: a line '-- --run-dir X' is training flags, and --run-dir is refused."""
+    project = bakery.bake(cluster="fir", account=ACCOUNT)
+    (tmp_path / "sweep.txt").write_text("-- --run-dir /elsewhere\n")
+    (tmp_path / "dataset.tar").write_bytes(b"")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "1",
+           "SLURM_SUBMIT_DIR": str(project), "SLURM_ARRAY_TASK_ID": "1", "SWEEP_FILE": str(tmp_path / "sweep.txt"),
+           "DATASET_ARCHIVE": str(tmp_path / "dataset.tar"), "RESULTS_ROOT": str(tmp_path / "results")}
+    done = subprocess.run(["bash", "job.sh"], cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "ERROR: --run-dir is job.sh's to set" in done.stdout, done.stdout + done.stderr
 
 
 # ---- 4. more than one node -------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ def test_a_value_the_user_set_is_kept_or_refused_in_the_bake_time_words(template
     assert f"ERROR: {error}" in refused.stderr.splitlines(), refused.stderr
     assert "cpus_per_task '10': Trillium gives each h100 exactly 24 cores" in error
     assert "nothing was changed" in refused.stderr
-    assert files(project) == before and status(project) == ""
+    assert files(project) == before and status(project) == "", done.stderr
     # given back to the template, it follows the cluster
     auto = regenerate(project, "cluster=trillium", "cpus_per_task=auto")
     assert auto.returncode == 0, auto.stdout + auto.stderr
@@ -235,8 +235,22 @@ def test_bad_input_is_named_and_changes_nothing(template, tmp_path, args, words)
     result = regenerate(project, *args)
     assert result.returncode == 2, result.stdout + result.stderr
     assert words in result.stderr, result.stderr
-    assert files(project) == before and status(project) == ""
+    assert files(project) == before and status(project) == "", done.stderr
 
+
+
+def test_a_python_older_than_3_10_is_named_before_any_install(template, tmp_path):
+    project = bake(str(template), tmp_path / "user")
+    old = tmp_path / "bin" / "python3"  # fails every version check, as a Python 3.9 would
+    old.parent.mkdir()
+    old.write_text(f'#!/bin/sh\ncase "$*" in *version_info*) exit 1 ;; esac\nexec {sys.executable} "$@"\n')
+    old.chmod(0o755)
+    cache = tmp_path / "cache"
+    done = subprocess.run([project / "scripts/regenerate.sh"], cwd=project, capture_output=True, text=True,
+                          env={**env(), "PATH": f"{old.parent}:/usr/bin:/bin", "XDG_CACHE_HOME": str(cache)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cookiecutter needs Python 3.10 or newer" in done.stderr and "scripts/setup-laptop.sh" in done.stderr
+    assert not cache.exists() and status(project) == "", done.stderr
 
 def test_running_it_from_inside_the_project_makes_no_nested_copy(template, tmp_path):
     project = bake(str(template), tmp_path / "user")

@@ -53,7 +53,7 @@ log "job $SLURM_JOB_ID (run $((${SLURM_RESTART_COUNT:-0} + 1))) on $SLURM_JOB_NU
   die "RUN_ID '$run_name': expected letters, digits, '.', '_' or '-' (a job id or a name); e.g. RUN_ID=baseline sbatch job.sh"
 [[ -f "$dataset_archive" ]] ||
   die "dataset archive not found: $dataset_archive; make one with 'python -m my_ml_project.make_dataset data/dataset.tar' and copy it there, or run: DATASET_ARCHIVE=/path/to/archive.tar sbatch job.sh"
-[[ "$*" != -- ]] || die "nothing after --: sbatch job.sh -- COMMAND [ARGS], e.g. sbatch job.sh -- python my_train.py"
+[[ "${1:-}" != -- || $# -gt 1 ]] || die "nothing after --: sbatch job.sh -- COMMAND [ARGS], e.g. sbatch job.sh -- python my_train.py"
 words=("$@") # training flags, or -- and a command of your own (words, never evaluated as code)
 submit=(sbatch job.sh)
 if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
@@ -68,7 +68,7 @@ if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
   submit=(SWEEP_FILE="$sweep_file" sbatch --array="$SLURM_ARRAY_TASK_ID" job.sh)
   log "sweep task $SLURM_ARRAY_TASK_ID: $line"
 fi
-if [[ "${words[0]:-}" == -- ]]; then
+if [[ "${1:-}" == -- ]]; then # a sweep line adds to the command or to the training flags
   work=(run "${words[@]:1}") # what scripts/job-node.sh runs on each node
 else
   for arg in "${words[@]}"; do
@@ -143,7 +143,8 @@ on_time_limit() {
     exit 0
   elif [[ -z "$asking" ]]; then # now and every 10 s: a training still starting up gets it once it listens
     log "time limit in 300 s: asking the training to save a checkpoint"
-    while true; do scancel --signal=USR1 "$SLURM_JOB_ID" || true; sleep 10; done &
+    scancel --signal=USR1 "$SLURM_JOB_ID" || true # its errors shown once, not every 10 s
+    while sleep 10; do scancel --signal=USR1 "$SLURM_JOB_ID" 2>/dev/null || true; done &
     asking=$!
   fi
 }
@@ -175,12 +176,12 @@ hung="$run_dir/hung.json"       # a rank's watchdog writes it when no step finis
 rm -f "$stopped" "$hung"
 log "training; results and checkpoints in $run_dir"
 log_start="$(stat -L -c %s /proc/$$/fd/1 2>/dev/null || echo 0)" # this job's log: what the training prints
-srun --kill-on-bad-exit=1 scripts/job-node.sh "${work[@]}" & # a command of your own: JOB_RUN_DIR, JOB_DATA_DIR
+srun --kill-on-bad-exit=1 scripts/job-node.sh "${work[@]}" & # your command: JOB_RUN_DIR is its run folder, JOB_DATA_DIR its data
 train_pid=$!
-status=129 trapped=1 # as if a trap had cut a wait short: the loop waits until the training ends
-while [[ "$status" -gt 128 && "$trapped" -eq 1 ]]; do
+while :; do # a trap cuts a wait short (status > 128): wait again until the training ends
   trapped=0 status=0
   wait "$train_pid" || status=$?
+  ((status > 128 && trapped)) || break
 done
 [[ -z "$asking" ]] || kill "$asking" 2>/dev/null || true
 

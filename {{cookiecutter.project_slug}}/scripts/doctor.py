@@ -62,7 +62,7 @@ def one_line(text):
 
 def group_of(account):
     """The account's group, as the bake's rules.account_group says: def-prof_gpu -> def-prof."""
-    return re.sub(f"_({'|'.join(ACCOUNT_SUFFIXES)})$", "", account)
+    return re.sub(f"_({'|'.join(map(re.escape, ACCOUNT_SUFFIXES))})$", "", account)
 
 
 def cluster_from_host(host):

@@ -60,7 +60,7 @@ done
 input="$target"
 [[ -e $target ]] || input=/dev/null
 problem="$(awk -f /dev/stdin "$snippet" "$input" 2>&1 >"$tmp" <<'AWK'
-FNR == NR { ours[$0] = 1; next }
+FILENAME == ARGV[1] { ours[$0] = 1; next }
 { line = $0; sub(/[ \t\r]+$/, "", line); at = "line " FNR " of " ENVIRON["BASHRC"] }
 line == ENVIRON["BEGIN"] && inside {
   msg = at " is a second begin marker inside the block that begins on line " start "; delete one of the two marker lines"
@@ -100,7 +100,7 @@ END {
     print ENVIRON["BLOCK"]
 }
 AWK
-)"
+)" || die "cannot read $bashrc or $snippet: $problem; fix it, then run this again"
 [[ -z $problem ]] || die "$problem, then run this again"
 
 backup="none, it is a new file"

@@ -75,7 +75,7 @@ from_cache() { # ENTRY DIR START: the cached venv into DIR, checksummed as it is
 take_lock() { # ENTRY: the right to build and publish ENTRY; mkdir is atomic on every file system
   if [[ -n "$(find "$1.lock" -maxdepth 0 -mmin "+$((wait_limit / 60))" 2>/dev/null)" ]]; then
     say "removing a stale lock $1.lock ($(cat "$1.lock/owner" 2>/dev/null))"
-    rm -rf "$1.lock"
+    rm -rf "$1.lock" || fail "cannot remove the stale lock $1.lock (see the line above): remove it, then submit again"
   fi
   mkdir "$1.lock" 2>/dev/null || return 1
   printf '%s\n' "job ${SLURM_JOB_ID:-none} on $(hostname)" >"$1.lock/owner"

@@ -63,9 +63,11 @@ for candidate in "$project/.venv/bin/python" python3 "$tools/bin/python"; do
   fi
 done
 if [[ -z "$python" ]]; then
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
+    fail "cookiecutter needs Python 3.10 or newer, python3 here is $(python3 -V 2>&1): put a newer python3 first on PATH, or run scripts/setup-laptop.sh (this script uses its .venv)"
   say "installing cookiecutter into $tools (once)"
   python="$tools/bin/python"
-  { python3 -m venv "$tools" && "$python" -m pip install -q 'cookiecutter>=2.7,<2.8'; } ||
+  { python3 -m venv --clear "$tools" && "$python" -m pip install -q 'cookiecutter>=2.7,<2.8'; } ||
     fail "could not install cookiecutter into $tools: run scripts/setup-laptop.sh, or pip install 'cookiecutter>=2.7,<2.8'"
 fi
 

@@ -120,7 +120,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     report_file = args.run_dir / "run.json"
-    runs = json.loads(report_file.read_text())["runs"] if report_file.is_file() else []
+    runs = json.loads(report_file.read_bytes())["runs"] if report_file.is_file() else []  # UTF-8
     runs = [r for r in runs if (r["job_id"], r["restart"]) != (args.job_id, args.restart)]
     for r in runs:
         if r["outcome"] == "interrupted":  # it ended without a word: read what it left behind
