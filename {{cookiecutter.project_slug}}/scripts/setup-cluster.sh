@@ -22,6 +22,7 @@ module load "${modules[@]}"
 scripts/build-env.sh "$venv"
 scripts/job-node.sh record-env "$venv"
 scripts/job-node.sh add-project "$venv"
+echo "setup-cluster.sh: {{ drac.cluster(cookiecutter.cluster).name }}'s jobs use this venv (HOME is read-only in jobs): run this again after changing requirements.txt"
 {%- else %}
 fresh=1
 [[ ! -e "$venv" ]] || fresh=0
@@ -32,7 +33,4 @@ if ((fresh)); then scripts/job-node.sh cache-env "$venv"; fi
 scripts/job-node.sh add-project "$venv" # after the cache: the cached venv is not this project's
 {%- endif %}
 printf '%s\n' "${modules[@]}" >"$venv/modules" # what to load before activating it, from any folder
-{%- if drac.cluster(cookiecutter.cluster).job_venv == "home" %}
-echo "setup-cluster.sh: {{ drac.cluster(cookiecutter.cluster).name }}'s jobs use this venv (HOME is read-only in jobs): run this again after changing requirements.txt"
-{%- endif %}
 echo "setup-cluster.sh: activate it with: module load \$(cat $venv/modules) && source $venv/bin/activate"
