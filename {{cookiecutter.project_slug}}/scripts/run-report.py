@@ -72,7 +72,9 @@ def no_gpu_samples(run_dir: Path, runs: list[dict]) -> str:
 def slurm_seconds(text: str) -> float:
     """Slurm's [D-][HH:]MM:SS[.mmm] (sacct's Elapsed, TotalCPU) in seconds."""
     days, _, clock = text.rpartition("-")
-    seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(clock.split(":"))))
+    seconds = 0.0
+    for part in clock.split(":"):
+        seconds = seconds * 60 + float(part)
     return int(days or 0) * 86400 + seconds
 
 
