@@ -434,6 +434,16 @@ def test_where_the_requeue_is_refused_a_chain_of_jobs_finishes_the_run(jobs, lab
     assert metrics(lab.results(sub)) == metrics(lab.results(jobs["reference"]))
 
 
+def job_sh_outside_slurm(project: Path, work: Path, **env: str) -> subprocess.CompletedProcess:
+    """job.sh run by hand as Slurm would start job 42 on one node, with an empty dataset archive in WORK;
+    ENV adds to (or replaces) those variables: PATH, for commands that stand in for Slurm's."""
+    (work / "dataset.tar").write_bytes(b"")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "1",
+           "SLURM_CPUS_PER_TASK": "1", "SLURM_SUBMIT_DIR": str(project), "RESULTS_ROOT": str(work / "results"),
+           "DATASET_ARCHIVE": str(work / "dataset.tar"), **env}
+    return subprocess.run(["bash", "job.sh"], cwd=project, env=env, capture_output=True, text=True, timeout=60)
+
+
 def test_a_refused_scancel_is_shown_once_and_the_training_is_waited_for(bakery, tmp_path):
     """The time-limit warning asks the training to save now and every 10 s; a cluster that refuses
     scancel from compute nodes shows its error once. The trap cuts job.sh's wait short: it waits again."""
@@ -448,11 +458,7 @@ def test_a_refused_scancel_is_shown_once_and_the_training_is_waited_for(bakery, 
     for command in fake.iterdir():
         command.chmod(0o755)
     (fake / "python").symlink_to(sys.executable)
-    (tmp_path / "dataset.tar").write_bytes(b"")
-    env = {"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(tmp_path), "SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "1",
-           "SLURM_CPUS_PER_TASK": "1", "SLURM_SUBMIT_DIR": str(project), "RESULTS_ROOT": str(tmp_path / "results"),
-           "DATASET_ARCHIVE": str(tmp_path / "dataset.tar")}
-    done = subprocess.run(["bash", "job.sh"], cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    done = job_sh_outside_slurm(project, tmp_path, PATH=f"{fake}:/usr/bin:/bin")
     assert done.returncode == 0 and "job.sh: done: results in" in done.stdout, done.stdout + done.stderr
     assert len(calls.read_text().splitlines()) >= 2  # now and 10 s later
     assert (done.stdout + done.stderr).count("scancel: refused") == 1, done.stdout + done.stderr
@@ -527,11 +533,7 @@ def test_a_sweep_line_starting_with_dashes_adds_training_flags(bakery, tmp_path)
     sweep line's: a line '-- --run-dir X' is training flags, and --run-dir is refused."""
     project = bakery.bake(cluster="fir", account=ACCOUNT)
     (tmp_path / "sweep.txt").write_text("-- --run-dir /elsewhere\n")
-    (tmp_path / "dataset.tar").write_bytes(b"")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "1",
-           "SLURM_SUBMIT_DIR": str(project), "SLURM_ARRAY_TASK_ID": "1", "SWEEP_FILE": str(tmp_path / "sweep.txt"),
-           "DATASET_ARCHIVE": str(tmp_path / "dataset.tar"), "RESULTS_ROOT": str(tmp_path / "results")}
-    done = subprocess.run(["bash", "job.sh"], cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    done = job_sh_outside_slurm(project, tmp_path, SLURM_ARRAY_TASK_ID="1", SWEEP_FILE=str(tmp_path / "sweep.txt"))
     assert done.returncode == 1 and "ERROR: --run-dir is job.sh's to set" in done.stdout, done.stdout + done.stderr
 
 
